@@ -1,0 +1,138 @@
+import Synchronization
+
+/// The shared state behind a ``BoundedChannel``: an `AsyncStream` that carries the elements to the consumer, and a
+/// lock-protected ``BoundedChannelStateMachine`` that admits at most `capacity` of them into the stream.
+///
+/// Elements are yielded to the stream while the lock is held. `AsyncStream.Continuation.yield` only takes the
+/// stream's own lock and never calls back into this type, so this cannot deadlock; it is what keeps a `finish()`
+/// from overtaking a yield that the gate already admitted, so nothing admitted is ever lost. Sender continuations
+/// are resumed only after the lock is released.
+final class BoundedChannelStorage<Element: Sendable>: Sendable {
+    typealias StateMachine = BoundedChannelStateMachine<Element>
+
+    private let state: Mutex<StateMachine>
+    private let stream: AsyncStream<Element>
+    private let continuation: AsyncStream<Element>.Continuation
+
+    init(capacity: Int) {
+        self.state = Mutex(StateMachine(capacity: capacity))
+        // Unbounded on purpose: the gate above bounds what the stream holds; the stream's own policies would drop.
+        (self.stream, self.continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .unbounded)
+        self.continuation.onTermination = { [weak self] _ in
+            self?.consumerTerminated()
+        }
+    }
+
+    var capacity: Int { self.state.withLock { $0.capacity } }
+    var buffered: Int { self.state.withLock { $0.buffered } }
+    var suspendedSenders: Int { self.state.withLock { $0.suspendedSenders } }
+
+    // MARK: Producer side
+
+    /// Delivers `element`, suspending while the channel is full.
+    ///
+    /// - Parameter onPark: called once if the sender had to wait, after it is parked (a hook for statistics and
+    ///   tests; it runs outside the lock).
+    /// - Returns: whether the sender had to wait.
+    @discardableResult
+    func send(_ element: Element, onPark: (@Sendable () -> Void)? = nil) async throws -> Bool {
+        if Task.isCancelled { throw CancellationError() }
+        let action = self.state.withLock { machine in
+            let action = machine.send()
+            if case .yield = action {
+                self.continuation.yield(element)
+            }
+            return action
+        }
+        switch action {
+        case .yield:
+            return false
+        case .fail(let error):
+            throw error
+        case .suspend(let id):
+            try await self.suspendSend(element, id: id, onPark: onPark)
+            return true
+        }
+    }
+
+    private func suspendSend(_ element: Element, id: UInt64, onPark: (@Sendable () -> Void)?) async throws {
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (sender: UnsafeContinuation<Void, any Error>) in
+                let action = self.state.withLock { machine in
+                    let action = machine.sendSuspended(
+                        id: id,
+                        element: element,
+                        continuation: sender,
+                        isCancelled: Task.isCancelled
+                    )
+                    if case .yieldAndResume = action {
+                        self.continuation.yield(element)
+                    }
+                    return action
+                }
+                switch action {
+                case .parked:
+                    onPark?()
+                case .yieldAndResume:
+                    sender.resume()
+                case .resume(let error):
+                    sender.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            let sender = self.state.withLock { $0.sendCancelled(id: id) }
+            sender?.resume(throwing: CancellationError())
+        }
+    }
+
+    func finish(failure: (any Error)?) {
+        let action = self.state.withLock { $0.finish(failure: failure) }
+        switch action {
+        case .none:
+            return
+        case .finishStream(let senders, let error):
+            // Outside the lock: finishing the stream calls `onTermination`, which takes the lock.
+            self.continuation.finish()
+            for sender in senders {
+                sender.resume(throwing: error)
+            }
+        }
+    }
+
+    // MARK: Consumer side
+
+    func makeStreamIterator() -> AsyncStream<Element>.Iterator? {
+        guard self.state.withLock({ $0.attachConsumer() }) else { return nil }
+        return self.stream.makeAsyncIterator()
+    }
+
+    /// The consumer took one element: let the first parked sender in.
+    func elementConsumed() {
+        let sender: UnsafeContinuation<Void, any Error>? = self.state.withLock { machine in
+            switch machine.elementConsumed() {
+            case .none:
+                return nil
+            case .yieldAndResume(let element, let sender):
+                self.continuation.yield(element)
+                return sender
+            }
+        }
+        sender?.resume()
+    }
+
+    /// The stream returned `nil`: the producer's end, its failure, or an interruption.
+    func streamEnded() throws -> Element? {
+        switch self.state.withLock({ $0.streamEnded() }) {
+        case .endOfStream: return nil
+        case .fail(let error): throw error
+        }
+    }
+
+    /// The consumer is gone: parked senders learn it at once, later sends throw.
+    func consumerTerminated() {
+        let senders = self.state.withLock { $0.consumerTerminated() }
+        for sender in senders {
+            sender.resume(throwing: ChannelError(.consumerGone))
+        }
+    }
+}

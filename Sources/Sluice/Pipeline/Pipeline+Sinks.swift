@@ -1,0 +1,121 @@
+// The ways to end a pipeline. Each adds a sink stage and returns a `RunnablePipeline`.
+
+extension Pipeline {
+    /// Ends the pipeline with `sink`; the run's result is what the sink returns.
+    ///
+    /// - Parameters:
+    ///   - sink: Where the records go.
+    ///   - name: The stage's name in reports; defaults to the sink's ``Sink/kind``.
+    public func to<S: Sink>(_ sink: S, name: String? = nil) -> RunnablePipeline<S.Result> where S.Input == Output {
+        self.sink(kind: sink.kind, name: name) { input in
+            try await sink.run(input: input)
+        }
+    }
+
+    /// Ends the pipeline by calling `body` for every record, in order.
+    ///
+    /// - Parameters:
+    ///   - name: The stage's name in reports; defaults to `"forEach"`.
+    ///   - body: Called once per record. A thrown error fails the run.
+    @inlinable
+    public func forEach(
+        name: String? = nil,
+        _ body: @escaping @Sendable (Output) throws -> Void
+    ) -> RunnablePipeline<Void> {
+        self.sink(kind: "forEach", name: name) { input in
+            for try await batch in input {
+                for record in batch {
+                    try body(record)
+                }
+            }
+        }
+    }
+
+    /// Ends the pipeline by awaiting `body` for every record, in order.
+    ///
+    /// - Parameters:
+    ///   - name: The stage's name in reports; defaults to `"forEach"`.
+    ///   - body: Called once per record; the next record waits until it returns. A thrown error fails the run.
+    @inlinable
+    public func forEach(
+        name: String? = nil,
+        _ body: @escaping @Sendable (Output) async throws -> Void
+    ) -> RunnablePipeline<Void> {
+        self.sink(kind: "forEach", name: name) { input in
+            for try await batch in input {
+                for record in batch {
+                    try await body(record)
+                }
+            }
+        }
+    }
+
+    /// Ends the pipeline by gathering every record, in order, into the run's result.
+    ///
+    /// - Important: This holds the whole output in memory. Prefer a streaming sink for large inputs.
+    @inlinable
+    public func collect(name: String? = nil) -> RunnablePipeline<[Output]> {
+        self.sink(kind: "collect", name: name) { input in
+            var records: [Output] = []
+            for try await batch in input {
+                records.append(contentsOf: batch.records)
+            }
+            return records
+        }
+    }
+
+    /// Ends the pipeline by folding every record, in order, into one value: the run's result.
+    ///
+    /// - Parameters:
+    ///   - initialResult: The value to start from.
+    ///   - name: The stage's name in reports; defaults to `"reduce"`.
+    ///   - update: Folds one record into the value. A thrown error fails the run.
+    @inlinable
+    public func reduce<Value: Sendable>(
+        into initialResult: Value,
+        name: String? = nil,
+        _ update: @escaping @Sendable (inout Value, Output) throws -> Void
+    ) -> RunnablePipeline<Value> {
+        self.sink(kind: "reduce", name: name) { input in
+            var value = initialResult
+            for try await batch in input {
+                for record in batch {
+                    try update(&value, record)
+                }
+            }
+            return value
+        }
+    }
+
+    /// Ends the pipeline by discarding every record; the run's result is how many there were.
+    @inlinable
+    public func drain(name: String? = nil) -> RunnablePipeline<Int> {
+        self.sink(kind: "drain", name: name) { input in
+            var count = 0
+            for try await batch in input {
+                count += batch.count
+            }
+            return count
+        }
+    }
+
+    /// A sink stage running `consume` on this pipeline's records.
+    @usableFromInline
+    func sink<Result: Sendable>(
+        kind: String,
+        name: String?,
+        consume: @escaping @Sendable (StageInput<Output>) async throws -> Result
+    ) -> RunnablePipeline<Result> {
+        RunnablePipeline { graph in
+            let edge = graph.makeEdge(of: Output.self)
+            self.attach(graph, [edge])
+            let recorder = graph.makeRecorder(kind: kind, name: name)
+            let input = StageInput(channel: edge.channel, recorder: recorder, flight: graph.flight)
+            let slot = ResultSlot<Result>()
+            graph.addStage(recorder, heldBatches: 1, isSink: true) {
+                slot.store(try await consume(input))
+            }
+            return slot
+        }
+    }
+}

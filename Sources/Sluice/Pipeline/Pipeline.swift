@@ -1,0 +1,134 @@
+/// A description of a pipeline that produces `Output` records: sources, then stages, built fluently.
+///
+/// ```swift
+/// let report = try await Pipeline
+///     .from(1...1_000_000)
+///     .map { $0 * 2 }
+///     .filter { $0 % 3 == 0 }
+///     .collect()
+///     .run()
+/// print(report.result.count, report.bottleneck?.name ?? "")
+/// ```
+///
+/// A `Pipeline` is a value: building one starts nothing. Ending it with a sink (`forEach`, `collect`, `to(_:)`)
+/// gives a ``RunnablePipeline``, and each call to its `run(_:)` builds fresh channels and runs every stage as its
+/// own child task, joined by ``BoundedChannel``s of ``Batch``es.
+public struct Pipeline<Output: Sendable>: Sendable {
+    /// Adds this pipeline's stages to `graph`, sending the final records into `edges`.
+    let attach: @Sendable (PipelineGraph, [OutputEdge<Output>]) -> Void
+
+    init(attach: @escaping @Sendable (PipelineGraph, [OutputEdge<Output>]) -> Void) {
+        self.attach = attach
+    }
+}
+
+// MARK: - Sources
+
+extension Pipeline {
+    /// A pipeline that reads records from `source`.
+    ///
+    /// - Parameters:
+    ///   - source: Where the records come from.
+    ///   - name: The stage's name in reports; defaults to the source's ``Source/kind``.
+    public static func from<S: Source>(_ source: S, name: String? = nil) -> Pipeline<Output>
+    where S.Output == Output {
+        .source(kind: source.kind, name: name) { output in
+            try await source.run(into: output)
+        }
+    }
+
+    /// A pipeline that reads the elements of `sequence`, in order.
+    ///
+    /// - Parameters:
+    ///   - sequence: The records. It is iterated once per run, in the source's own task.
+    ///   - name: The stage's name in reports; defaults to `"source"`.
+    @inlinable
+    public static func from<S: Sequence & Sendable>(_ sequence: S, name: String? = nil) -> Pipeline<Output>
+    where S.Element == Output {
+        .source(kind: "source", name: name) { output in
+            let limit = output.batchLimits.maxRecords
+            var records: [Output] = []
+            records.reserveCapacity(limit)
+            for record in sequence {
+                records.append(record)
+                if records.count == limit {
+                    try await output.send(Batch(records), releasing: 0)
+                    records = []
+                    records.reserveCapacity(limit)
+                }
+            }
+            try await output.send(Batch(records), releasing: 0)
+        }
+    }
+
+    /// A pipeline that reads the elements of `sequence`, in order.
+    ///
+    /// Records are gathered into batches: a batch goes on when it is full or the sequence ends, not after a delay.
+    ///
+    /// - Parameters:
+    ///   - sequence: The records. It is iterated once per run, in the source's own task.
+    ///   - name: The stage's name in reports; defaults to `"source"`.
+    @inlinable
+    public static func from<S: AsyncSequence & Sendable>(_ sequence: S, name: String? = nil) -> Pipeline<Output>
+    where S.Element == Output {
+        .source(kind: "source", name: name) { output in
+            for try await record in sequence {
+                try await output.emit(record)
+            }
+        }
+    }
+
+    /// A pipeline that reads every record of every pipeline in `pipelines` (fan-in).
+    ///
+    /// All of them run at once and share one channel into the next stage: each input's own order is kept, and
+    /// the inputs interleave as they come. The merged stream ends when all of them have ended.
+    public static func merge(_ pipelines: Pipeline<Output>...) -> Pipeline<Output> {
+        self.merge(pipelines)
+    }
+
+    /// A pipeline that reads every record of every pipeline in `pipelines` (fan-in).
+    ///
+    /// All of them run at once and share one channel into the next stage: each input's own order is kept, and
+    /// the inputs interleave as they come. The merged stream ends when all of them have ended.
+    public static func merge(_ pipelines: [Pipeline<Output>]) -> Pipeline<Output> {
+        Pipeline { graph, edges in
+            for pipeline in pipelines {
+                pipeline.attach(graph, edges)
+            }
+        }
+    }
+
+    /// A source stage running `produce`.
+    @usableFromInline
+    static func source(
+        kind: String,
+        name: String?,
+        produce: @escaping @Sendable (StageOutput<Output>) async throws -> Void
+    ) -> Pipeline<Output> {
+        Pipeline { graph, edges in
+            let recorder = graph.makeRecorder(kind: kind, name: name)
+            graph.addProducingStage(recorder, into: edges, heldBatches: 1, body: produce)
+        }
+    }
+
+    /// A stage that reads this pipeline's records and sends `Next` records.
+    ///
+    /// - Parameter heldBatches: How many batches the stage may hold at once while working (for the in-flight bound).
+    @usableFromInline
+    func through<Next: Sendable>(
+        kind: String,
+        name: String?,
+        heldBatches: Int,
+        body: @escaping @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
+    ) -> Pipeline<Next> {
+        Pipeline<Next> { graph, edges in
+            let input = graph.makeEdge(of: Output.self)
+            self.attach(graph, [input])
+            let recorder = graph.makeRecorder(kind: kind, name: name)
+            let stageInput = StageInput(channel: input.channel, recorder: recorder, flight: graph.flight)
+            graph.addProducingStage(recorder, into: edges, heldBatches: heldBatches) { output in
+                try await body(stageInput, output)
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+/// What a stage or sink receives: the batches its upstream sends, in order, as an `AsyncSequence`.
+///
+/// ```swift
+/// for try await batch in input {
+///     for record in batch { … }
+/// }
+/// ```
+///
+/// Iteration ends when every upstream stage finished; it throws if the run is cancelled. Stopping early (leaving
+/// the loop) tells the upstream stages that nobody consumes their output any more, and they stop too.
+///
+/// - Important: A stage's input has a single consumer: iterate it once, from the stage's own task.
+public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
+    public typealias Element = Batch<Record>
+    public typealias Failure = any Error
+
+    let channel: BoundedChannel<Batch<Record>>
+    let recorder: StageRecorder
+    let flight: FlightCounter
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(base: self.channel.makeAsyncIterator(), recorder: self.recorder, flight: self.flight)
+    }
+
+    /// Receives the batches of a ``StageInput``.
+    public struct Iterator: AsyncIteratorProtocol {
+        public typealias Failure = any Error
+
+        private var base: BoundedChannel<Batch<Record>>.Iterator
+        private let recorder: StageRecorder
+        private let flight: FlightCounter
+        /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
+        private var held = 0
+
+        init(base: BoundedChannel<Batch<Record>>.Iterator, recorder: StageRecorder, flight: FlightCounter) {
+            self.base = base
+            self.recorder = recorder
+            self.flight = flight
+        }
+
+        /// The next batch, or `nil` at the end of the input.
+        ///
+        /// - Throws: `CancellationError` if the run is cancelled.
+        public mutating func next() async throws -> Batch<Record>? {
+            self.release()
+            let start = monotonicNanoseconds()
+            guard let batch = try await self.base.next() else {
+                self.recorder.waited(monotonicNanoseconds() &- start)
+                return nil
+            }
+            self.recorder.received(batch.count, waited: monotonicNanoseconds() &- start)
+            self.held = batch.count
+            return batch
+        }
+
+        /// Stops counting the last batch as in flight: the stage is done with it.
+        mutating func release() {
+            self.flight.add(-self.takeHeld())
+        }
+
+        /// Hands the count of the last batch to the caller, which stops counting it when it sends its output
+        /// (one counter update instead of two).
+        @usableFromInline
+        mutating func takeHeld() -> Int {
+            defer { self.held = 0 }
+            return self.held
+        }
+    }
+}
+
+@available(*, unavailable)
+extension StageInput.Iterator: Sendable {}

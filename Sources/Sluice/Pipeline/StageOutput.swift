@@ -1,0 +1,202 @@
+import Synchronization
+
+/// Where a source or stage sends its records: batches to the downstream stages, with backpressure.
+///
+/// Send whole batches with ``send(_:)``, or single records with ``emit(_:)``, which gathers them into batches
+/// bounded by the run's ``BatchLimits``. The engine flushes the partial batch when the stage returns; call
+/// ``flush()`` yourself only to push a partial batch on early (for example before waiting on slow input).
+///
+/// Every send may suspend: when a downstream channel is full, the stage waits — that is what bounds memory.
+/// If the output feeds several branches (a tee), each batch goes to every branch, and the slowest branch sets
+/// the pace.
+///
+/// - Important: Use a stage's output only from that stage's own task. It is not `Sendable`.
+public final class StageOutput<Record: Sendable> {
+    private var edges: [OutputEdge<Record>]
+    private let recorder: StageRecorder
+    private let flight: FlightCounter
+    @usableFromInline
+    let batchLimits: BatchLimits
+    private let sizer = RecordSizer<Record>()
+    private let onPark: (@Sendable () -> Void)?
+    private var pending: [Record] = []
+    private var pendingBytes = 0
+
+    /// Set when every downstream consumer went away: the stage can stop, nobody needs its output.
+    private(set) var downstreamGone = false
+
+    init(edges: [OutputEdge<Record>], recorder: StageRecorder, flight: FlightCounter, options: RunOptions) {
+        self.edges = edges
+        self.recorder = recorder
+        self.flight = flight
+        self.batchLimits = options.batch
+        if let hook = options.hooks.onSendSuspended {
+            let name = recorder.name
+            self.onPark = { hook(name) }
+        } else {
+            self.onPark = nil
+        }
+    }
+
+    /// Sends `batch` downstream, split into several if it exceeds the run's batch limits.
+    ///
+    /// Records gathered by ``emit(_:)`` and not yet sent go first, so the order is kept.
+    ///
+    /// - Throws: `CancellationError` if the run is cancelled; ``ChannelError/Code/consumerGone`` once no
+    ///   downstream stage consumes any more (the stage should then stop; the engine treats this as a normal end).
+    public func send(_ batch: Batch<Record>) async throws {
+        try await self.flush()
+        try await self.send(batch, releasing: 0)
+    }
+
+    /// Adds `record` to the batch being gathered, and sends that batch when it is full.
+    ///
+    /// - Throws: As ``send(_:)``.
+    public func emit(_ record: Record) async throws {
+        self.pending.append(record)
+        if let measure = self.sizer.measure {
+            self.pendingBytes += measure(record)
+        }
+        if self.pending.count >= self.batchLimits.maxRecords || self.pendingBytes >= self.batchLimits.maxBytes {
+            try await self.flush()
+        }
+    }
+
+    /// Adds every record of `records`, sending batches as they fill.
+    ///
+    /// - Throws: As ``send(_:)``.
+    public func emit(contentsOf records: some Sequence<Record>) async throws {
+        for record in records {
+            try await self.emit(record)
+        }
+    }
+
+    /// Sends the records gathered by ``emit(_:)`` now, as a partial batch.
+    ///
+    /// - Throws: As ``send(_:)``.
+    public func flush() async throws {
+        guard !self.pending.isEmpty else { return }
+        let batch = Batch(self.pending)
+        self.pending = []
+        self.pending.reserveCapacity(min(self.batchLimits.maxRecords, 4096))
+        self.pendingBytes = 0
+        try await self.deliver(batch, releasing: 0)
+    }
+
+    /// Sends `batch` and stops counting `released` input records as in flight, in one step.
+    ///
+    /// Stages that turn one input batch into one output batch release the input before they wait on the output,
+    /// so each holds at most one batch at a time.
+    @usableFromInline
+    func send(_ batch: Batch<Record>, releasing released: Int) async throws {
+        guard !batch.isEmpty else {
+            self.flight.add(-released)
+            return
+        }
+        if batch.count <= self.batchLimits.maxRecords && self.sizer.measure == nil {
+            return try await self.deliver(batch, releasing: released)
+        }
+        var release = released
+        for chunk in self.chunks(of: batch) {
+            try await self.deliver(chunk, releasing: release)
+            release = 0
+        }
+    }
+
+    /// Tells every downstream channel that this producer is done (the last producer of a channel finishes it).
+    func finish() {
+        for edge in self.edges {
+            edge.producerFinished()
+        }
+    }
+
+    private func deliver(_ batch: Batch<Record>, releasing released: Int) async throws {
+        let start = monotonicNanoseconds()
+        var suspended = false
+        var delta = batch.count - released
+        var index = 0
+        while index < self.edges.count {
+            // Each copy counts as in flight until its consumer is done with it.
+            self.flight.add(delta)
+            delta = batch.count
+            do {
+                if try await self.edges[index].channel.storage.send(batch, onPark: self.onPark) {
+                    suspended = true
+                }
+                index += 1
+            } catch let error as ChannelError where error.code == .consumerGone {
+                // That branch stopped consuming (e.g. a sink that needed only the first records): keep the others.
+                self.flight.add(-batch.count)
+                self.edges.remove(at: index)
+                if self.edges.isEmpty {
+                    self.downstreamGone = true
+                    throw error
+                }
+            }
+        }
+        self.recorder.sent(batch.count, blocked: monotonicNanoseconds() &- start, suspended: suspended)
+    }
+
+    private func chunks(of batch: Batch<Record>) -> [Batch<Record>] {
+        var chunks: [Batch<Record>] = []
+        var start = batch.startIndex
+        var bytes = 0
+        for index in batch.indices {
+            let size = self.sizer.measure?(batch[index]) ?? 0
+            let full = index - start == self.batchLimits.maxRecords || bytes + size > self.batchLimits.maxBytes
+            if index > start && full {
+                chunks.append(Batch(batch.records[start..<index]))
+                start = index
+                bytes = 0
+            }
+            bytes += size
+        }
+        chunks.append(Batch(batch.records[start...]))
+        return chunks
+    }
+}
+
+@available(*, unavailable)
+extension StageOutput: Sendable {}
+
+/// A channel between stages, with the number of stages that send into it.
+///
+/// Several producers share one edge after a merge; the channel finishes when the last of them is done.
+final class OutputEdge<Record: Sendable>: Sendable {
+    let channel: BoundedChannel<Batch<Record>>
+    private let producers = Atomic<Int>(0)
+
+    init(channel: BoundedChannel<Batch<Record>>) {
+        self.channel = channel
+    }
+
+    /// Called while the pipeline is built, once per producing stage.
+    func registerProducer() {
+        self.producers.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func producerFinished() {
+        if self.producers.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            self.channel.finish()
+        }
+    }
+}
+
+/// Measures records that conform to ``ByteSized``; for other records, batches are bounded by count alone.
+struct RecordSizer<Record> {
+    let measure: ((Record) -> Int)?
+
+    init() {
+        if let sized = Record.self as? any ByteSized.Type {
+            self.measure = Self.measure(as: sized)
+        } else {
+            self.measure = nil
+        }
+    }
+
+    /// Opens the existential once, so measuring a record costs a direct call rather than a dynamic cast.
+    private static func measure<Sized: ByteSized>(as _: Sized.Type) -> (Record) -> Int {
+        // `Record` is `Sized` here: the check above proved it.
+        { unsafeBitCast($0, to: Sized.self).byteCount }
+    }
+}

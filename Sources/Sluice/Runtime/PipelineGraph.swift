@@ -1,0 +1,98 @@
+/// The stages and channels of one run, assembled before anything starts.
+///
+/// Building happens synchronously, in the task that calls `run()`: every channel and every producer count exists
+/// before the first stage starts, so no channel can finish early because a producer had not registered yet.
+final class PipelineGraph {
+    struct Node: Sendable {
+        let recorder: StageRecorder
+        let isSink: Bool
+        let body: @Sendable () async throws -> Void
+    }
+
+    let options: RunOptions
+    let flight = FlightCounter()
+    private(set) var nodes: [Node] = []
+    /// The promised bound on records in flight: channel capacities plus what each stage may hold.
+    private(set) var recordsInFlightBound = 0
+    private var namesInUse: [String: Int] = [:]
+    private var taps: [Int: Any] = [:]
+    private var nextTapID = 0
+
+    /// - Precondition: `options` were validated.
+    init(options: RunOptions) {
+        self.options = options
+    }
+
+    var sinkCount: Int { self.nodes.count { $0.isSink } }
+
+    /// A new channel between two stages, sized by the run options.
+    func makeEdge<Record: Sendable>(of _: Record.Type = Record.self) -> OutputEdge<Record> {
+        self.recordsInFlightBound += self.options.channelCapacity * self.options.batch.maxRecords
+        do {
+            return OutputEdge(channel: try BoundedChannel(capacity: self.options.channelCapacity))
+        } catch {
+            preconditionFailure("run options are validated before the graph is built: \(error)")
+        }
+    }
+
+    /// A recorder for a new stage, named `name` if given, else after its kind; names are made unique with `#n`.
+    func makeRecorder(kind: String, name: String?) -> StageRecorder {
+        let base = name ?? kind
+        let uses = self.namesInUse[base, default: 0] + 1
+        self.namesInUse[base] = uses
+        return StageRecorder(name: uses == 1 ? base : "\(base)#\(uses)", kind: kind)
+    }
+
+    /// Adds a stage that sends into `edges`, registering it as one of their producers.
+    ///
+    /// The stage's output is flushed when `body` returns, and its edges are told it is done. If every consumer
+    /// went away, the stage ends normally: nobody needs what it would produce.
+    func addProducingStage<Record: Sendable>(
+        _ recorder: StageRecorder,
+        into edges: [OutputEdge<Record>],
+        heldBatches: Int,
+        body: @escaping @Sendable (StageOutput<Record>) async throws -> Void
+    ) {
+        for edge in edges {
+            edge.registerProducer()
+        }
+        let flight = self.flight
+        let options = self.options
+        self.addStage(recorder, heldBatches: heldBatches, isSink: false) {
+            let output = StageOutput(edges: edges, recorder: recorder, flight: flight, options: options)
+            do {
+                try await body(output)
+                try await output.flush()
+            } catch where output.downstreamGone {
+                // Every consumer stopped early and successfully (a sink that needed only some records).
+            }
+            output.finish()
+        }
+    }
+
+    func addStage(
+        _ recorder: StageRecorder,
+        heldBatches: Int,
+        isSink: Bool,
+        body: @escaping @Sendable () async throws -> Void
+    ) {
+        self.recordsInFlightBound += heldBatches * self.options.batch.maxRecords
+        self.nodes.append(Node(recorder: recorder, isSink: isSink, body: body))
+    }
+
+    // MARK: Taps: how a tee learns which edges its branch reads from
+
+    func makeTap() -> Int {
+        defer { self.nextTapID += 1 }
+        return self.nextTapID
+    }
+
+    func addToTap<Record: Sendable>(_ tap: Int, _ edges: [OutputEdge<Record>]) {
+        self.taps[tap] = self.takeTap(tap, of: Record.self) + edges
+    }
+
+    func takeTap<Record: Sendable>(_ tap: Int, of _: Record.Type) -> [OutputEdge<Record>] {
+        guard let edges = self.taps.removeValue(forKey: tap) else { return [] }
+        return edges as! [OutputEdge<Record>]
+    }
+}

@@ -1,0 +1,135 @@
+import Synchronization
+
+/// Runs every stage of a graph in one task group, and decides how the run ended.
+///
+/// Structured concurrency throughout: when `run` returns or throws, every stage task has ended.
+enum PipelineRunner {
+    private enum Outcome: Sendable {
+        case finished(index: Int)
+        case failed
+    }
+
+    static func run<Result: Sendable>(
+        _ graph: PipelineGraph,
+        result slot: ResultSlot<Result>
+    ) async throws -> RunReport<Result> {
+        let nodes = graph.nodes
+        let failures = FailureRecorder()
+        let start = monotonicNanoseconds()
+
+        await withTaskGroup(of: Outcome.self) { group in
+            for (index, node) in nodes.enumerated() {
+                group.addTask {
+                    node.recorder.startNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed)
+                    defer { node.recorder.endNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed) }
+                    do {
+                        try await node.body()
+                        return .finished(index: index)
+                    } catch {
+                        failures.record(error, stage: node.recorder.name)
+                        return .failed
+                    }
+                }
+            }
+
+            var sinksRunning = graph.sinkCount
+            var stopping = false
+            for await outcome in group {
+                switch outcome {
+                case .failed:
+                    // The first failure stops everything else; what the others throw next is a consequence.
+                    if !stopping {
+                        stopping = true
+                        group.cancelAll()
+                    }
+                case .finished(let index):
+                    guard nodes[index].isSink else { continue }
+                    sinksRunning -= 1
+                    if sinksRunning == 0 && !stopping {
+                        // Every sink is done: whatever the upstream stages still do, nobody will consume it.
+                        stopping = true
+                        failures.close()
+                        group.cancelAll()
+                    }
+                }
+            }
+        }
+
+        let end = monotonicNanoseconds()
+        if let failure = failures.rootCause(callerCancelled: Task.isCancelled) {
+            throw failure
+        }
+        guard let result = slot.take() else {
+            // Unreachable unless a sink returned without its result: a bug, reported rather than hidden.
+            preconditionFailure("the pipeline's sink finished without a result")
+        }
+        return RunReport(
+            result: result,
+            stages: nodes.map { $0.recorder.report(runEnd: end) },
+            wallTime: .nanoseconds(Int64(end &- start)),
+            peakRecordsInFlight: graph.flight.peak,
+            recordsInFlightBound: graph.recordsInFlightBound
+        )
+    }
+}
+
+/// Collects the errors stages end with and picks the root cause.
+///
+/// A `CancellationError` or a ``ChannelError/Code/consumerGone`` is what a stage throws when another stage's
+/// failure (or the caller) stopped it: a consequence. Any other error is a cause; the first recorded wins.
+final class FailureRecorder: Sendable {
+    private struct State {
+        var cause: PipelineError?
+        var consequence: PipelineError?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    func record(_ error: any Error, stage: String) {
+        let failure = (error as? PipelineError) ?? PipelineError(stage: stage, underlying: error)
+        let isConsequence = Self.isConsequence(error)
+        self.state.withLock { state in
+            guard !state.closed else { return }
+            if isConsequence {
+                if state.consequence == nil { state.consequence = failure }
+            } else if state.cause == nil {
+                state.cause = failure
+            }
+        }
+    }
+
+    /// Ignores what stages throw from now on: the run already succeeded and is only stopping the rest.
+    func close() {
+        self.state.withLock { $0.closed = true }
+    }
+
+    /// The error the run throws, or `nil` if it succeeded.
+    func rootCause(callerCancelled: Bool) -> (any Error)? {
+        self.state.withLock { state in
+            if let cause = state.cause { return cause }
+            guard let consequence = state.consequence else { return nil }
+            // Stopped by the caller's cancellation: that is what the caller should see.
+            return callerCancelled ? CancellationError() : consequence
+        }
+    }
+
+    private static func isConsequence(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        if let error = error as? ChannelError, error.code == .consumerGone { return true }
+        return false
+    }
+}
+
+/// Where the sink puts the run's result.
+final class ResultSlot<Result: Sendable>: Sendable {
+    private let value = Mutex<Result?>(nil)
+
+    func store(_ result: Result) {
+        self.value.withLock { $0 = result }
+    }
+
+    func take() -> Result? {
+        self.value.withLock { $0.take() }
+    }
+}

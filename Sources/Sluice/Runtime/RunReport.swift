@@ -1,0 +1,88 @@
+/// What one stage did during a run.
+///
+/// A stage's wall time splits three ways: ``busy`` working, ``waitingForInput`` (its upstream was slower), and
+/// ``blockedOnOutput`` (its downstream was slower). The stage that is busy the longest is the bottleneck.
+public struct StageReport: Sendable, Hashable {
+    /// The stage's name, unique within the pipeline (e.g. `"map#2"` or a name given by the user).
+    public var name: String
+    /// What the stage does: `"source"`, `"map"`, `"filter"`, `"sink"`, ….
+    public var kind: String
+    /// Records the stage received (0 for a source).
+    public var recordsIn: Int
+    /// Records the stage sent downstream (0 for a sink).
+    public var recordsOut: Int
+    /// Batches the stage received.
+    public var batchesIn: Int
+    /// Batches the stage sent.
+    public var batchesOut: Int
+    /// Time spent neither waiting for input nor blocked on output.
+    public var busy: Duration
+    /// Time spent waiting for the upstream stage to deliver a batch.
+    public var waitingForInput: Duration
+    /// Time spent waiting for room in a downstream channel.
+    public var blockedOnOutput: Duration
+    /// How many sends had to wait for room: non-zero means backpressure reached this stage.
+    public var blockedSends: Int
+}
+
+/// The outcome of ``RunnablePipeline/run(_:)``: the sink's result and what every stage did.
+public struct RunReport<Result: Sendable>: Sendable {
+    /// What the sink produced — the collected records for `collect()`, `()` for `forEach`.
+    public var result: Result
+    /// Every stage, from the sources to the sinks, in the order they were built.
+    public var stages: [StageReport]
+    /// Wall-clock time from the start of the run to its end.
+    public var wallTime: Duration
+    /// The most records in flight at once: in channels, or held by a stage that is working on or sending them.
+    public var peakRecordsInFlight: Int
+    /// The bound the engine guarantees for ``peakRecordsInFlight``: the sum over channels of
+    /// `capacity × maxRecords`, plus the batches each stage may hold while working.
+    public var recordsInFlightBound: Int
+
+    /// The stage with the most busy time: the one to speed up (or parallelise) first.
+    public var bottleneck: StageReport? {
+        self.stages.max { $0.busy < $1.busy }
+    }
+
+    /// The report of the stage called `name`.
+    public subscript(stage name: String) -> StageReport? {
+        self.stages.first { $0.name == name }
+    }
+}
+
+extension RunReport: CustomStringConvertible {
+    /// A table of the stages, one line each, and the bottleneck.
+    public var description: String {
+        func share(_ part: Duration, of stage: StageReport) -> String {
+            let total = stage.busy + stage.waitingForInput + stage.blockedOnOutput
+            guard total > .zero else { return "  -" }
+            return String(Int((part / total * 100).rounded())).leftPadded(to: 3) + "%"
+        }
+        let nameWidth = max(5, self.stages.map(\.name.count).max() ?? 0)
+        var lines = [
+            "stage".padded(to: nameWidth) + "  records in  records out  busy  wait  blocked"
+        ]
+        for stage in self.stages {
+            lines.append(
+                stage.name.padded(to: nameWidth) + "  "
+                    + String(stage.recordsIn).leftPadded(to: 10) + "  "
+                    + String(stage.recordsOut).leftPadded(to: 11) + "  "
+                    + share(stage.busy, of: stage) + "  "
+                    + share(stage.waitingForInput, of: stage) + "     "
+                    + share(stage.blockedOnOutput, of: stage)
+            )
+        }
+        lines.append("wall time \(self.wallTime); bottleneck: \(self.bottleneck?.name ?? "none")")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    fileprivate func padded(to width: Int) -> String {
+        self.count >= width ? self : self + String(repeating: " ", count: width - self.count)
+    }
+
+    fileprivate func leftPadded(to width: Int) -> String {
+        self.count >= width ? self : String(repeating: " ", count: width - self.count) + self
+    }
+}

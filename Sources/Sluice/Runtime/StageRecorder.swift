@@ -1,0 +1,83 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic nanoseconds, read once per batch hand-off (never per record) for the run report.
+@usableFromInline
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+/// What one stage did during a run; the stage's own task writes it, a reader may look at any time.
+///
+/// Updated once per batch, with relaxed atomics: each counter has a single writer, and readers (the run report,
+/// a progress display) need a recent value, not a synchronised one.
+@usableFromInline
+final class StageRecorder: Sendable {
+    let name: String
+    let kind: String
+    let recordsIn = Atomic<Int>(0)
+    let batchesIn = Atomic<Int>(0)
+    let recordsOut = Atomic<Int>(0)
+    let batchesOut = Atomic<Int>(0)
+    let waitingNanoseconds = Atomic<UInt64>(0)
+    let blockedNanoseconds = Atomic<UInt64>(0)
+    let blockedSends = Atomic<Int>(0)
+    let startNanoseconds = Atomic<UInt64>(0)
+    let endNanoseconds = Atomic<UInt64>(0)
+
+    init(name: String, kind: String) {
+        self.name = name
+        self.kind = kind
+    }
+
+    func received(_ records: Int, waited nanoseconds: UInt64) {
+        self.recordsIn.wrappingAdd(records, ordering: .relaxed)
+        self.batchesIn.wrappingAdd(1, ordering: .relaxed)
+        self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
+    }
+
+    func waited(_ nanoseconds: UInt64) {
+        self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
+    }
+
+    func sent(_ records: Int, blocked nanoseconds: UInt64, suspended: Bool) {
+        self.recordsOut.wrappingAdd(records, ordering: .relaxed)
+        self.batchesOut.wrappingAdd(1, ordering: .relaxed)
+        self.blockedNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
+        if suspended {
+            self.blockedSends.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    func report(runEnd: UInt64) -> StageReport {
+        let start = self.startNanoseconds.load(ordering: .relaxed)
+        var end = self.endNanoseconds.load(ordering: .relaxed)
+        if end == 0 { end = runEnd }
+        let total = start == 0 ? 0 : end &- min(start, end)
+        let waiting = self.waitingNanoseconds.load(ordering: .relaxed)
+        let blocked = self.blockedNanoseconds.load(ordering: .relaxed)
+        let busy = total &- min(total, waiting &+ blocked)
+        return StageReport(
+            name: self.name,
+            kind: self.kind,
+            recordsIn: self.recordsIn.load(ordering: .relaxed),
+            recordsOut: self.recordsOut.load(ordering: .relaxed),
+            batchesIn: self.batchesIn.load(ordering: .relaxed),
+            batchesOut: self.batchesOut.load(ordering: .relaxed),
+            busy: .nanoseconds(Int64(busy)),
+            waitingForInput: .nanoseconds(Int64(waiting)),
+            blockedOnOutput: .nanoseconds(Int64(blocked)),
+            blockedSends: self.blockedSends.load(ordering: .relaxed)
+        )
+    }
+
+}
