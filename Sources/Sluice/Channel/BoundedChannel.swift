@@ -97,6 +97,11 @@ extension BoundedChannel: AsyncSequence {
         ///   ``ChannelError/Code/alreadyIterated`` if another iterator already consumes the channel.
         public mutating func next() async throws -> Element? {
             guard self.base != nil else { throw ChannelError(.alreadyIterated) }
+            if Task.isCancelled {
+                // A cancelled consumer stops here rather than keep admitting parked senders it will never serve.
+                self.lifetime.storage.consumerTerminated()
+                throw CancellationError()
+            }
             if let element = await self.base!.next() {
                 self.lifetime.storage.elementConsumed()
                 return element
