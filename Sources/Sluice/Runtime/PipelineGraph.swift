@@ -63,7 +63,7 @@ final class PipelineGraph {
             do {
                 try await body(output)
                 try await output.flush()
-            } catch where output.downstreamGone {
+            } catch  where output.downstreamGone {
                 // Every consumer stopped early and successfully (a sink that needed only some records).
             }
             output.finish()

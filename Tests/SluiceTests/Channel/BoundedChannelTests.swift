@@ -2,7 +2,7 @@ import Testing
 
 @testable import Sluice
 
-@Suite("BoundedChannel")
+@Suite("BoundedChannel", .timeLimit(.minutes(1)))
 struct BoundedChannelTests {
     /// Fills `channel` to capacity with 0..<capacity; none of these sends may suspend.
     private func fill(_ channel: BoundedChannel<Int>) async throws {
@@ -186,8 +186,14 @@ struct BoundedChannelTests {
         // The race the storage cannot trigger on demand: `send()` saw a full channel, then the task was cancelled
         // before the sender parked, so the cancellation handler found no waiter to resume.
         var machine = BoundedChannelStateMachine<Int>(capacity: 1)
-        guard case .yield = machine.send() else { Issue.record("expected room"); return }
-        guard case .suspend(let id) = machine.send() else { Issue.record("expected suspend"); return }
+        guard case .yield = machine.send() else {
+            Issue.record("expected room")
+            return
+        }
+        guard case .suspend(let id) = machine.send() else {
+            Issue.record("expected suspend")
+            return
+        }
         #expect(machine.sendCancelled(id: id) == nil)
         await #expect(throws: CancellationError.self) {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in

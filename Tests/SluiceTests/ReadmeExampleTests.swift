@@ -1,0 +1,36 @@
+import Sluice
+import Testing
+
+/// The examples of README.md, verbatim, so they cannot rot. Change both together.
+@Suite("README examples", .timeLimit(.minutes(1)))
+struct ReadmeExampleTests {
+    @Test func firstExample() async throws {
+        // README: "A first pipeline"
+        let pipeline = Pipeline.from(1...1_000_000)  // a Source: any Sequence, AsyncSequence or `Source`
+            .map { $0 * $0 }  // per-record closures, applied batch by batch
+            .filter { $0 % 3 == 0 }
+            .reduce(into: 0) { $0 &+= $1 }  // the sink; its result is the run's result
+        let report = try await pipeline.run()  // builds channels, runs every stage as a child task
+        print("sum of squares divisible by 3:", report.result)
+        print(report)  // per-stage records, busy / waiting / blocked shares, and the bottleneck
+        // README end
+
+        let expected = (1...1_000_000).map { $0 * $0 }.filter { $0 % 3 == 0 }.reduce(0, &+)
+        #expect(report.result == expected)
+        #expect(report.stages.map(\.name) == ["source", "map", "filter", "reduce"])
+    }
+
+    @Test func fanInAndFanOut() async throws {
+        // README: "Fan-in and fan-out"
+        let errors = Pipeline.from(["disk full", "timeout"])
+        let warnings = Pipeline.from(["slow request"])
+        let pipeline = Pipeline.merge(errors, warnings)  // both inputs at once, each in its own order
+            .tee { branch in branch.map { "audit: \($0)" }.forEach { print($0) } }  // every record, also here
+            .map { $0.uppercased() }
+            .collect()
+        let report = try await pipeline.run(RunOptions(channelCapacity: 8, batch: BatchLimits(maxRecords: 4096)))
+        // README end
+
+        #expect(report.result.sorted() == ["DISK FULL", "SLOW REQUEST", "TIMEOUT"])
+    }
+}
