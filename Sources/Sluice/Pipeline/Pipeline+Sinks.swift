@@ -69,14 +69,16 @@ extension Pipeline {
     /// - Parameters:
     ///   - initialResult: The value to start from.
     ///   - name: The stage's name in reports; defaults to `"reduce"`.
+    ///   - placement: Where the stage runs; `.compute` for CPU-heavy folds (see also `parallelReduce`).
     ///   - update: Folds one record into the value. A thrown error fails the run.
     @inlinable
     public func reduce<Value: Sendable>(
         into initialResult: Value,
         name: String? = nil,
+        on placement: Placement = .cooperative,
         _ update: @escaping @Sendable (inout Value, Output) throws -> Void
     ) -> RunnablePipeline<Value> {
-        self.sink(kind: "reduce", name: name) { input in
+        self.sink(kind: "reduce", name: name, placement: placement) { input in
             var value = initialResult
             for try await batch in input {
                 for record in batch {
@@ -104,6 +106,8 @@ extension Pipeline {
     func sink<Result: Sendable>(
         kind: String,
         name: String?,
+        placement: Placement = .cooperative,
+        heldBatches: Int = 1,
         consume: @escaping @Sendable (StageInput<Output>) async throws -> Result
     ) -> RunnablePipeline<Result> {
         RunnablePipeline { graph in
@@ -112,7 +116,7 @@ extension Pipeline {
             let recorder = graph.makeRecorder(kind: kind, name: name)
             let input = StageInput(channel: edge.channel, recorder: recorder, flight: graph.flight)
             let slot = ResultSlot<Result>()
-            graph.addStage(recorder, heldBatches: 1, isSink: true) {
+            graph.addStage(recorder, heldBatches: heldBatches, isSink: true, placement: placement) {
                 slot.store(try await consume(input))
             }
             return slot

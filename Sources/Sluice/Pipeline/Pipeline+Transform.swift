@@ -6,39 +6,45 @@ extension Pipeline {
     ///
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"map"`.
+    ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func map<Next: Sendable>(
         name: String? = nil,
+        on placement: Placement = .cooperative,
         _ transform: @escaping @Sendable (Output) throws -> Next
     ) -> Pipeline<Next> {
-        self.batchwise(kind: "map", name: name) { try $0.map(transform) }
+        self.batchwise(kind: "map", name: name, placement: placement) { try $0.map(transform) }
     }
 
     /// Keeps the records for which `isIncluded` returns `true`.
     ///
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"filter"`.
+    ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking predicates.
     ///   - isIncluded: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func filter(
         name: String? = nil,
+        on placement: Placement = .cooperative,
         _ isIncluded: @escaping @Sendable (Output) throws -> Bool
     ) -> Pipeline<Output> {
-        self.batchwise(kind: "filter", name: name) { try $0.filter(isIncluded) }
+        self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filter(isIncluded) }
     }
 
     /// Transforms every record and keeps the non-`nil` results.
     ///
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"compactMap"`.
+    ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func compactMap<Next: Sendable>(
         name: String? = nil,
+        on placement: Placement = .cooperative,
         _ transform: @escaping @Sendable (Output) throws -> Next?
     ) -> Pipeline<Next> {
-        self.batchwise(kind: "compactMap", name: name) { try $0.compactMap(transform) }
+        self.batchwise(kind: "compactMap", name: name, placement: placement) { try $0.compactMap(transform) }
     }
 
     /// Replaces every record by the elements of the sequence `transform` returns for it.
@@ -48,14 +54,16 @@ extension Pipeline {
     ///
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"flatMap"`.
+    ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func flatMap<Segment: Sequence & SendableMetatype>(
         name: String? = nil,
+        on placement: Placement = .cooperative,
         _ transform: @escaping @Sendable (Output) throws -> Segment
     ) -> Pipeline<Segment.Element> where Segment.Element: Sendable {
         // Holds its input batch and the output batch it is filling: two batches.
-        self.through(kind: "flatMap", name: name, heldBatches: 2) { input, output in
+        self.through(kind: "flatMap", name: name, heldBatches: 2, placement: placement) { input, output in
             let limit = output.batchLimits.maxRecords
             var iterator = input.makeAsyncIterator()
             while let batch = try await iterator.next() {
@@ -118,9 +126,10 @@ extension Pipeline {
     func batchwise<Next: Sendable>(
         kind: String,
         name: String?,
+        placement: Placement,
         _ transform: @escaping @Sendable ([Output]) throws -> [Next]
     ) -> Pipeline<Next> {
-        self.through(kind: kind, name: name, heldBatches: 1) { input, output in
+        self.through(kind: kind, name: name, heldBatches: 1, placement: placement) { input, output in
             var iterator = input.makeAsyncIterator()
             while let batch = try await iterator.next() {
                 let records = try transform(batch.records)

@@ -119,6 +119,7 @@ extension Pipeline {
         kind: String,
         name: String?,
         heldBatches: Int,
+        placement: Placement = .cooperative,
         body: @escaping @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
@@ -126,7 +127,7 @@ extension Pipeline {
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             let stageInput = StageInput(channel: input.channel, recorder: recorder, flight: graph.flight)
-            graph.addProducingStage(recorder, into: edges, heldBatches: heldBatches) { output in
+            graph.addProducingStage(recorder, into: edges, heldBatches: heldBatches, placement: placement) { output in
                 try await body(stageInput, output)
             }
         }

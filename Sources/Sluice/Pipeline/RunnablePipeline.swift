@@ -16,13 +16,25 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
     ///
     /// - Parameter options: Channel capacity and batch limits.
     /// - Returns: The sink's result and per-stage statistics.
-    /// - Throws: ``ConfigurationError`` if `options` cannot work, before anything starts. ``PipelineError`` if
+    /// - Throws: ``ConfigurationError`` if `options` or a stage's settings cannot work, before anything starts. ``PipelineError`` if
     ///   a stage fails: the first stage's own error, not the cancellations it caused in the others.
     ///   `CancellationError` if the calling task is cancelled; every stage is then stopped.
     public func run(_ options: RunOptions = RunOptions()) async throws -> RunReport<Result> {
         try options.validate()
         let graph = PipelineGraph(options: options)
         let slot = self.build(graph)
-        return try await PipelineRunner.run(graph, result: slot)
+        let outcome: Swift.Result<RunReport<Result>, any Error>
+        if let error = graph.buildError {
+            outcome = .failure(error)
+        } else {
+            do {
+                outcome = .success(try await PipelineRunner.run(graph, result: slot))
+            } catch {
+                outcome = .failure(error)
+            }
+        }
+        // A pool made for this run ends with it: no thread outlives the run, whatever its outcome.
+        await graph.ownedPool?.shutdown()
+        return try outcome.get()
     }
 }

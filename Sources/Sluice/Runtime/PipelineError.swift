@@ -28,15 +28,34 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     public var stage: String
     /// The error the stage threw.
     public var underlying: any Error
+    /// The position of the failing record in the stage's input, counting from 0, when the stage knows it
+    /// (parallel stages do).
+    public var recordIndex: Int?
 
     /// Creates an error for `stage` failing with `underlying`.
-    public init(code: Code = .stageFailed, stage: String, underlying: any Error) {
+    public init(code: Code = .stageFailed, stage: String, underlying: any Error, recordIndex: Int? = nil) {
         self.code = code
         self.stage = stage
         self.underlying = underlying
+        self.recordIndex = recordIndex
     }
 
     public var description: String {
-        "stage '\(self.stage)' failed: \(self.underlying)"
+        let position = self.recordIndex.map { " at record \($0)" } ?? ""
+        return "stage '\(self.stage)' failed\(position): \(self.underlying)"
+    }
+}
+
+/// A record's failure inside a stage that knows the record's position; the runner turns it into a
+/// ``PipelineError`` with ``PipelineError/recordIndex`` set.
+@usableFromInline
+struct RecordFailure: Error {
+    @usableFromInline let index: Int
+    @usableFromInline let underlying: any Error
+
+    @usableFromInline
+    init(index: Int, underlying: any Error) {
+        self.index = index
+        self.underlying = underlying
     }
 }

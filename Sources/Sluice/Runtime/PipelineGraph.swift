@@ -6,6 +6,8 @@ final class PipelineGraph {
     struct Node: Sendable {
         let recorder: StageRecorder
         let isSink: Bool
+        /// The pool the stage's task prefers, or `nil` for the cooperative pool.
+        let executor: ComputePool?
         let body: @Sendable () async throws -> Void
     }
 
@@ -17,6 +19,10 @@ final class PipelineGraph {
     private var namesInUse: [String: Int] = [:]
     private var taps: [Int: Any] = [:]
     private var nextTapID = 0
+    /// A compute pool this run created, to shut down when it ends.
+    private(set) var ownedPool: ComputePool?
+    /// The first problem found while building (a bad stage setting, a pool that could not start).
+    private(set) var buildError: (any Error)?
 
     /// - Precondition: `options` were validated.
     init(options: RunOptions) {
@@ -43,6 +49,39 @@ final class PipelineGraph {
         return StageRecorder(name: uses == 1 ? base : "\(base)#\(uses)", kind: kind)
     }
 
+    /// Records a problem found while building; the run throws it before starting anything.
+    func fail(_ error: any Error) {
+        if self.buildError == nil {
+            self.buildError = error
+        }
+    }
+
+    /// The pool a stage placed at `placement` runs on, or `nil` for the cooperative pool.
+    func executor(for placement: Placement) -> ComputePool? {
+        switch placement.base {
+        case .cooperative: nil
+        case .pool(let pool): pool
+        case .compute: self.computePool()
+        }
+    }
+
+    /// The run's compute pool: the caller's, or one created for this run on first use.
+    func computePool() -> ComputePool? {
+        if let pool = self.options.computePool ?? self.ownedPool {
+            return pool
+        }
+        do {
+            let threads = self.options.computeThreads ?? ComputePool.activeProcessorCount
+            let pool = try ComputePool(threads: threads, name: "sluice-run")
+            self.ownedPool = pool
+            self.options.hooks.onComputePoolCreated?(pool)
+            return pool
+        } catch {
+            self.fail(error)
+            return nil
+        }
+    }
+
     /// Adds a stage that sends into `edges`, registering it as one of their producers.
     ///
     /// The stage's output is flushed when `body` returns, and its edges are told it is done. If every consumer
@@ -51,6 +90,7 @@ final class PipelineGraph {
         _ recorder: StageRecorder,
         into edges: [OutputEdge<Record>],
         heldBatches: Int,
+        placement: Placement = .cooperative,
         body: @escaping @Sendable (StageOutput<Record>) async throws -> Void
     ) {
         for edge in edges {
@@ -58,7 +98,7 @@ final class PipelineGraph {
         }
         let flight = self.flight
         let options = self.options
-        self.addStage(recorder, heldBatches: heldBatches, isSink: false) {
+        self.addStage(recorder, heldBatches: heldBatches, isSink: false, placement: placement) {
             let output = StageOutput(edges: edges, recorder: recorder, flight: flight, options: options)
             do {
                 try await body(output)
@@ -74,10 +114,12 @@ final class PipelineGraph {
         _ recorder: StageRecorder,
         heldBatches: Int,
         isSink: Bool,
+        placement: Placement = .cooperative,
         body: @escaping @Sendable () async throws -> Void
     ) {
         self.recordsInFlightBound += heldBatches * self.options.batch.maxRecords
-        self.nodes.append(Node(recorder: recorder, isSink: isSink, body: body))
+        let executor = self.executor(for: placement)
+        self.nodes.append(Node(recorder: recorder, isSink: isSink, executor: executor, body: body))
     }
 
     // MARK: Taps: how a tee learns which edges its branch reads from

@@ -19,7 +19,7 @@ enum PipelineRunner {
 
         await withTaskGroup(of: Outcome.self) { group in
             for (index, node) in nodes.enumerated() {
-                group.addTask {
+                group.addTask(executorPreference: node.executor) {
                     node.recorder.startNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed)
                     defer { node.recorder.endNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed) }
                     do {
@@ -87,7 +87,15 @@ final class FailureRecorder: Sendable {
     private let state = Mutex(State())
 
     func record(_ error: any Error, stage: String) {
-        let failure = (error as? PipelineError) ?? PipelineError(stage: stage, underlying: error)
+        let failure: PipelineError
+        switch error {
+        case let error as PipelineError:
+            failure = error
+        case let error as RecordFailure:
+            failure = PipelineError(stage: stage, underlying: error.underlying, recordIndex: error.index)
+        default:
+            failure = PipelineError(stage: stage, underlying: error)
+        }
         let isConsequence = Self.isConsequence(error)
         self.state.withLock { state in
             guard !state.closed else { return }

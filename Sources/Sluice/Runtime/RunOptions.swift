@@ -11,6 +11,12 @@ public struct RunOptions: Sendable {
     public var channelCapacity: Int
     /// How large each batch may grow.
     public var batch: BatchLimits
+    /// The pool that stages placed on ``Placement/compute`` use (parallel stages by default). The caller owns it:
+    /// the run does not shut it down. When `nil`, a run that needs a pool creates one and shuts it down at its end.
+    public var computePool: ComputePool?
+    /// How many threads a pool created by the run gets (ignored when ``computePool`` is set). Defaults to
+    /// ``ComputePool/activeProcessorCount``.
+    public var computeThreads: Int?
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()
@@ -20,18 +26,34 @@ public struct RunOptions: Sendable {
     /// - Parameters:
     ///   - channelCapacity: How many batches each channel holds; at least 1.
     ///   - batch: How large each batch may grow.
-    public init(channelCapacity: Int = 4, batch: BatchLimits = BatchLimits()) {
+    ///   - computePool: The pool for stages placed on ``Placement/compute``; the caller owns it.
+    ///   - computeThreads: How many threads a pool created by the run gets, when `computePool` is `nil`.
+    public init(
+        channelCapacity: Int = 4,
+        batch: BatchLimits = BatchLimits(),
+        computePool: ComputePool? = nil,
+        computeThreads: Int? = nil
+    ) {
         self.channelCapacity = channelCapacity
         self.batch = batch
+        self.computePool = computePool
+        self.computeThreads = computeThreads
     }
 
     func validate() throws(ConfigurationError) {
         try ConfigurationError.requirePositive(self.channelCapacity, "channelCapacity")
         try self.batch.validate()
+        if let threads = self.computeThreads {
+            try ConfigurationError.requirePositive(threads, "computeThreads")
+        }
     }
 
     struct Hooks: Sendable {
         /// Called when a stage's send has to wait for room, once the sender is parked, with the stage's name.
         var onSendSuspended: (@Sendable (String) -> Void)?
+        /// Called when a parallel stage has `reorderWindow` batches out and waits, with the stage's name.
+        var onReorderWindowFull: (@Sendable (String) -> Void)?
+        /// Called with the compute pool a run creates for itself, right after it starts.
+        var onComputePoolCreated: (@Sendable (ComputePool) -> Void)?
     }
 }

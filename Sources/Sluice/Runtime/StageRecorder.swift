@@ -32,6 +32,9 @@ final class StageRecorder: Sendable {
     let blockedNanoseconds = Atomic<UInt64>(0)
     let blockedSends = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
+    /// For parallel stages: time the workers spent working, and how many workers there are.
+    let workerNanoseconds = Atomic<UInt64>(0)
+    let workers = Atomic<Int>(0)
     let endNanoseconds = Atomic<UInt64>(0)
 
     init(name: String, kind: String) {
@@ -58,14 +61,25 @@ final class StageRecorder: Sendable {
         }
     }
 
+    /// A parallel stage's worker spent `nanoseconds` on a batch (called from the workers, hence the atomic add).
+    func worked(_ nanoseconds: UInt64) {
+        self.workerNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
+    }
+
     func report(runEnd: UInt64) -> StageReport {
         let start = self.startNanoseconds.load(ordering: .relaxed)
         var end = self.endNanoseconds.load(ordering: .relaxed)
         if end == 0 { end = runEnd }
         let total = start == 0 ? 0 : end &- min(start, end)
-        let waiting = self.waitingNanoseconds.load(ordering: .relaxed)
-        let blocked = self.blockedNanoseconds.load(ordering: .relaxed)
-        let busy = total &- min(total, waiting &+ blocked)
+        var waiting = self.waitingNanoseconds.load(ordering: .relaxed)
+        let blocked = min(total, self.blockedNanoseconds.load(ordering: .relaxed))
+        var busy = total &- min(total, waiting &+ blocked)
+        let workers = self.workers.load(ordering: .relaxed)
+        if workers > 0 {
+            // A parallel stage's coordinator mostly waits; what matters is how busy its workers were, on average.
+            busy = min(total &- blocked, self.workerNanoseconds.load(ordering: .relaxed) / UInt64(workers))
+            waiting = total &- blocked &- busy
+        }
         return StageReport(
             name: self.name,
             kind: self.kind,

@@ -1,0 +1,126 @@
+import Dispatch
+import Synchronization
+import Testing
+
+@testable import Sluice
+
+@Suite("ComputePool", .timeLimit(.minutes(1)))
+struct ComputePoolTests {
+    @Test func run_returnsTheResult_onAPoolThread() async throws {
+        let pool = try ComputePool(threads: 2)
+        let (value, onPool) = try await pool.run { (21 * 2, pool.containsCurrentThread) }
+        #expect(value == 42)
+        #expect(onPool)
+        #expect(!pool.containsCurrentThread)
+        await pool.shutdown()
+    }
+
+    @Test func run_rethrowsTheBodysError() async throws {
+        let pool = try ComputePool(threads: 1)
+        await #expect(throws: TestError(id: 5)) { try await pool.run { throw TestError(id: 5) } }
+        await pool.shutdown()
+    }
+
+    @Test func blockingJobs_moreThanTheCooperativePoolHasThreads_doNotStarveIt() async throws {
+        // Each job blocks its thread until an ordinary async task signals it. On the cooperative pool (one thread
+        // per core) the jobs would occupy every thread and the signalling task could never run: a deadlock.
+        let jobs = ComputePool.activeProcessorCount + 2
+        let pool = try ComputePool(threads: jobs)
+        let semaphore = DispatchSemaphore(value: 0)
+        let waiting = EventCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<jobs {
+                group.addTask {
+                    try await pool.run {
+                        waiting.signal()
+                        semaphore.wait()
+                    }
+                }
+            }
+            group.addTask {
+                // An ordinary task on the cooperative pool: it runs because no cooperative thread is blocked.
+                for seen in 0..<jobs { await waiting.wait(beyond: seen) }
+                for _ in 0..<jobs { semaphore.signal() }
+            }
+            try await group.waitForAll()
+        }
+        #expect(waiting.value == jobs)
+        await pool.shutdown()
+    }
+
+    @Test func taskExecutorPreference_runsTheTaskOnThePool() async throws {
+        let pool = try ComputePool(threads: 2)
+        let onPool = await withTaskExecutorPreference(pool) {
+            await Task.yield()
+            return pool.containsCurrentThread
+        }
+        #expect(onPool)
+        await pool.shutdown()
+    }
+
+    @Test func shutdown_letsQueuedWorkFinish_joinsTheThreads_andLaterWorkThrows() async throws {
+        let pool = try ComputePool(threads: 2)
+        #expect(pool.liveThreads == 2)
+        let done = EventCounter()
+        let gate = DispatchSemaphore(value: 0)
+        let jobs = (0..<20).map { _ in
+            Task {
+                try await pool.run {
+                    gate.wait()
+                    done.signal()
+                }
+            }
+        }
+        // Let the queue fill before shutting down, then release the work.
+        for _ in 0..<20 { gate.signal() }
+        for job in jobs { try await job.value }
+        await pool.shutdown()
+        #expect(done.value == 20)
+        #expect(pool.liveThreads == 0)
+        #expect(pool.isShuttingDown)
+        let error = await #expect(throws: ComputePoolError.self) { try await pool.run { 1 } }
+        #expect(error?.code == .shutDown)
+        await pool.shutdown()  // a second shutdown returns at once
+    }
+
+    @Test func shutdown_whileJobsAreQueued_runsThemAll() async throws {
+        let pool = try ComputePool(threads: 1)
+        let gate = DispatchSemaphore(value: 0)
+        let started = EventCounter()
+        let completed = EventCounter()
+        let blocker = Task {
+            try await pool.run {
+                started.signal()
+                gate.wait()
+            }
+        }
+        await started.wait(beyond: 0)
+        let queued = (0..<10).map { _ in Task { try await pool.run { completed.signal() } } }
+        while pool.queuedJobs < 10 { await Task.yield() }
+        let shutdown = Task { await pool.shutdown() }
+        while !pool.isShuttingDown { await Task.yield() }
+        gate.signal()
+        try await blocker.value
+        for job in queued { try await job.value }
+        await shutdown.value
+        #expect(completed.value == 10)
+        #expect(pool.liveThreads == 0)
+    }
+
+    @Test func run_inACancelledTask_throwsCancellation_withoutRunning() async throws {
+        let pool = try ComputePool(threads: 1)
+        let ran = EventCounter()
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await pool.run { ran.signal() }
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(ran.value == 0)
+        await pool.shutdown()
+    }
+
+    @Test(arguments: [0, -1])
+    func init_rejectsFewerThanOneThread(threads: Int) {
+        #expect(throws: ConfigurationError.self) { try ComputePool(threads: threads) }
+    }
+}
