@@ -33,4 +33,23 @@ struct ReadmeExampleTests {
 
         #expect(report.result.sorted() == ["DISK FULL", "SLOW REQUEST", "TIMEOUT"])
     }
+
+    @Test func computePool() async throws {
+        let lines = ["The cat", "the DOG", "a cat"]
+        @Sendable func normalise(_ line: String) -> String { line.lowercased() }
+        @Sendable func tokenise(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        // README: "CPU-heavy work: the compute pool"
+        let counts = try await Pipeline.from(lines)
+            .map(on: .compute) { normalise($0) }  // this stage's task runs on the run's compute pool
+            .parallelMap(concurrency: 2, ordered: true, reorderWindow: 8) { tokenise($0) }  // batches on 2 workers
+            .parallelReduce(into: [String: Int]()) { counts, words in
+                for word in words { counts[word, default: 0] += 1 }
+            } merge: { total, part in
+                total.merge(part, uniquingKeysWith: +)
+            }
+            .run(RunOptions(computeThreads: 2))
+        // README end
+
+        #expect(counts.result == ["the": 2, "cat": 2, "dog": 1, "a": 1])
+    }
 }
