@@ -17,10 +17,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0")
     ],
     targets: [
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "Sluice",
             dependencies: [
-                .product(name: "DequeModule", package: "swift-collections")
+                "CZlib",
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strictSwiftSettings
         ),

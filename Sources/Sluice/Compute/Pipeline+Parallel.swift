@@ -1,3 +1,5 @@
+import Synchronization
+
 // Parallel stages: whole batches go to workers on a compute pool.
 //
 // Cost model (measured on a 2-core VM): waking a sleeping pool thread costs ~25 µs, a fan-out ~1.3 µs per job,
@@ -225,7 +227,7 @@ enum ParallelMapCoordinator {
         case dispatch(sequence: Int, records: [Input], firstIndex: Int)
         case done(sequence: Int, inputCount: Int, result: Result<[Output], any Error>)
         case inputEnded(batches: Int)
-        case inputFailed(any Error)
+        case inputFailed(any Error, batches: Int)
     }
 
     static func run<Input: Sendable, Output: Sendable>(
@@ -244,16 +246,18 @@ enum ParallelMapCoordinator {
 
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
+                let dispatched = Mutex(0)
                 do {
                     try await self.dispatch(
                         input: input,
                         events: events,
                         slots: slots,
                         permits: permits,
+                        dispatched: dispatched,
                         onWindowFull: settings.onWindowFull
                     )
                 } catch {
-                    try await events.send(.inputFailed(error))
+                    try await events.send(.inputFailed(error, batches: dispatched.withLock { $0 }))
                 }
             }
 
@@ -262,6 +266,7 @@ enum ParallelMapCoordinator {
             var finished: [Int: (records: [Output], inputCount: Int)] = [:]
             var nextToSend = 0
             var totalBatches: Int?
+            var inputFailure: (any Error)?
             while totalBatches.map({ nextToSend < $0 }) ?? true {
                 guard let event = try await eventIterator.next() else { break }
                 switch event {
@@ -295,10 +300,13 @@ enum ParallelMapCoordinator {
                     }
                 case .inputEnded(let batches):
                     totalBatches = batches
-                case .inputFailed(let error):
-                    throw error
+                case .inputFailed(let error, let batches):
+                    // Send on what was handed out before the input failed, then pass the failure on.
+                    totalBatches = batches
+                    inputFailure = error
                 }
             }
+            if let inputFailure { throw inputFailure }
         }
     }
 
@@ -307,6 +315,7 @@ enum ParallelMapCoordinator {
         events: BoundedChannel<Event<Input, Output>>,
         slots: BoundedChannel<Void>,
         permits: BoundedChannel<Void>,
+        dispatched: borrowing Mutex<Int>,
         onWindowFull: (@Sendable () -> Void)?
     ) async throws {
         var iterator = input.makeAsyncIterator()
@@ -319,6 +328,7 @@ enum ParallelMapCoordinator {
             _ = iterator.takeHeld()  // the batch stays counted in flight until its result is sent on
             try await events.send(.dispatch(sequence: sequence, records: batch.records, firstIndex: firstIndex))
             sequence += 1
+            dispatched.withLock { $0 = sequence }
             firstIndex += batch.count
         }
         try await events.send(.inputEnded(batches: sequence))

@@ -103,11 +103,19 @@ extension Pipeline {
     static func source(
         kind: String,
         name: String?,
+        placement: Placement = .cooperative,
         produce: @escaping @Sendable (StageOutput<Output>) async throws -> Void
     ) -> Pipeline<Output> {
         Pipeline { graph, edges in
             let recorder = graph.makeRecorder(kind: kind, name: name)
-            graph.addProducingStage(recorder, into: edges, heldBatches: 1, body: produce)
+            graph.addProducingStage(
+                recorder,
+                into: edges,
+                heldBatches: 1,
+                placement: placement,
+                drainsOnFailure: true,
+                body: produce
+            )
         }
     }
 
@@ -120,6 +128,7 @@ extension Pipeline {
         name: String?,
         heldBatches: Int,
         placement: Placement = .cooperative,
+        drainsOnFailure: Bool = false,
         body: @escaping @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
@@ -127,7 +136,13 @@ extension Pipeline {
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             let stageInput = StageInput(channel: input.channel, recorder: recorder, flight: graph.flight)
-            graph.addProducingStage(recorder, into: edges, heldBatches: heldBatches, placement: placement) { output in
+            graph.addProducingStage(
+                recorder,
+                into: edges,
+                heldBatches: heldBatches,
+                placement: placement,
+                drainsOnFailure: drainsOnFailure
+            ) { output in
                 try await body(stageInput, output)
             }
         }

@@ -19,6 +19,7 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
     /// - Throws: ``ConfigurationError`` if `options` or a stage's settings cannot work, before anything starts. ``PipelineError`` if
     ///   a stage fails: the first stage's own error, not the cancellations it caused in the others.
     ///   `CancellationError` if the calling task is cancelled; every stage is then stopped.
+    @discardableResult
     public func run(_ options: RunOptions = RunOptions()) async throws -> RunReport<Result> {
         try options.validate()
         let graph = PipelineGraph(options: options)

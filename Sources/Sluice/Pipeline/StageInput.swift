@@ -18,6 +18,12 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
     let recorder: StageRecorder
     let flight: FlightCounter
 
+    /// Adds to the stage's byte counts in the run report.
+    func countBytes(in bytesIn: Int, out bytesOut: Int) {
+        self.recorder.bytesIn.wrappingAdd(bytesIn, ordering: .relaxed)
+        self.recorder.bytesOut.wrappingAdd(bytesOut, ordering: .relaxed)
+    }
+
     public func makeAsyncIterator() -> Iterator {
         Iterator(base: self.channel.makeAsyncIterator(), recorder: self.recorder, flight: self.flight)
     }

@@ -103,10 +103,23 @@ public final class StageOutput<Record: Sendable> {
         }
     }
 
+    /// Adds to the stage's byte counts in the run report.
+    func countBytes(in bytesIn: Int, out bytesOut: Int) {
+        self.recorder.bytesIn.wrappingAdd(bytesIn, ordering: .relaxed)
+        self.recorder.bytesOut.wrappingAdd(bytesOut, ordering: .relaxed)
+    }
+
     /// Tells every downstream channel that this producer is done (the last producer of a channel finishes it).
     func finish() {
         for edge in self.edges {
             edge.producerFinished()
+        }
+    }
+
+    /// Ends every downstream channel with `failure`, after the batches already sent.
+    func fail(_ failure: UpstreamFailure) {
+        for edge in self.edges {
+            edge.channel.fail(failure)
         }
     }
 

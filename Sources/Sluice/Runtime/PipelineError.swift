@@ -46,6 +46,13 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A failure of an input stage (a source, the line framer) that travels down the channels after every record read
+/// before it, so nothing read is lost; the sink rethrows it and the runner reports the stage it came from.
+struct UpstreamFailure: Error {
+    let stage: String
+    let underlying: any Error
+}
+
 /// A record's failure inside a stage that knows the record's position; the runner turns it into a
 /// ``PipelineError`` with ``PipelineError/recordIndex`` set.
 @usableFromInline

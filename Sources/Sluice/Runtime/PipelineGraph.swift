@@ -86,11 +86,16 @@ final class PipelineGraph {
     ///
     /// The stage's output is flushed when `body` returns, and its edges are told it is done. If every consumer
     /// went away, the stage ends normally: nobody needs what it would produce.
+    ///
+    /// An input stage (`drainsOnFailure`: a source, the line framer) that fails does not abort the run: it ends its
+    /// output with the failure, so every record it read before flows on first, and the sink reports it. Any stage
+    /// passes such a failure from its input on the same way.
     func addProducingStage<Record: Sendable>(
         _ recorder: StageRecorder,
         into edges: [OutputEdge<Record>],
         heldBatches: Int,
         placement: Placement = .cooperative,
+        drainsOnFailure: Bool = false,
         body: @escaping @Sendable (StageOutput<Record>) async throws -> Void
     ) {
         for edge in edges {
@@ -105,6 +110,14 @@ final class PipelineGraph {
                 try await output.flush()
             } catch  where output.downstreamGone {
                 // Every consumer stopped early and successfully (a sink that needed only some records).
+            } catch let failure as UpstreamFailure {
+                try await output.flush()
+                output.fail(failure)
+                return
+            } catch  where drainsOnFailure && !(error is CancellationError) {
+                try await output.flush()
+                output.fail(UpstreamFailure(stage: recorder.name, underlying: error))
+                return
             }
             output.finish()
         }

@@ -75,8 +75,8 @@ enum PipelineRunner {
 
 /// Collects the errors stages end with and picks the root cause.
 ///
-/// A `CancellationError` or a ``ChannelError/Code/consumerGone`` is what a stage throws when another stage's
-/// failure (or the caller) stopped it: a consequence. Any other error is a cause; the first recorded wins.
+/// A `CancellationError` or a ``ChannelError`` is what a stage throws when another stage's failure (or the caller)
+/// stopped it: a consequence. Any other error is a cause; the first recorded wins.
 final class FailureRecorder: Sendable {
     private struct State {
         var cause: PipelineError?
@@ -93,6 +93,8 @@ final class FailureRecorder: Sendable {
             failure = error
         case let error as RecordFailure:
             failure = PipelineError(stage: stage, underlying: error.underlying, recordIndex: error.index)
+        case let error as UpstreamFailure:
+            failure = PipelineError(stage: error.stage, underlying: error.underlying)
         default:
             failure = PipelineError(stage: stage, underlying: error)
         }
@@ -124,7 +126,8 @@ final class FailureRecorder: Sendable {
 
     private static func isConsequence(_ error: any Error) -> Bool {
         if error is CancellationError { return true }
-        if let error = error as? ChannelError, error.code == .consumerGone { return true }
+        // `finished`: a merged sibling failed the channel this stage sends into.
+        if let error = error as? ChannelError, error.code == .consumerGone || error.code == .finished { return true }
         return false
     }
 }

@@ -23,6 +23,12 @@ public struct StageReport: Sendable, Hashable {
     public var blockedOnOutput: Duration
     /// How many sends had to wait for room: non-zero means backpressure reached this stage.
     public var blockedSends: Int
+    /// Bytes the stage took in, for stages that handle bytes: a file source counts the file as stored
+    /// (compressed for gzip), a compressor the uncompressed bytes it was given.
+    public var bytesIn: Int
+    /// Bytes the stage put out, for stages that handle bytes: a file source counts the decoded bytes, a file sink
+    /// the bytes written as stored (compressed for gzip).
+    public var bytesOut: Int
 }
 
 /// The outcome of ``RunnablePipeline/run(_:)``: the sink's result and what every stage did.

@@ -31,6 +31,9 @@ final class StageRecorder: Sendable {
     let waitingNanoseconds = Atomic<UInt64>(0)
     let blockedNanoseconds = Atomic<UInt64>(0)
     let blockedSends = Atomic<Int>(0)
+    /// Bytes a byte-handling stage read (as stored, e.g. compressed) and wrote (as stored).
+    let bytesIn = Atomic<Int>(0)
+    let bytesOut = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
     /// For parallel stages: time the workers spent working, and how many workers there are.
     let workerNanoseconds = Atomic<UInt64>(0)
@@ -90,7 +93,9 @@ final class StageRecorder: Sendable {
             busy: .nanoseconds(Int64(busy)),
             waitingForInput: .nanoseconds(Int64(waiting)),
             blockedOnOutput: .nanoseconds(Int64(blocked)),
-            blockedSends: self.blockedSends.load(ordering: .relaxed)
+            blockedSends: self.blockedSends.load(ordering: .relaxed),
+            bytesIn: self.bytesIn.load(ordering: .relaxed),
+            bytesOut: self.bytesOut.load(ordering: .relaxed)
         )
     }
 

@@ -1,0 +1,61 @@
+/// Writes a file (or standard output) through a large buffer, so the system sees few, large writes.
+///
+/// - Important: Blocking: only a stage placed on a ``ComputePool`` uses it. Close it explicitly, on every path.
+final class BufferedFileWriter {
+    let path: String
+    private let file: FileDescriptor
+    private var buffer: [UInt8] = []
+    private let capacity: Int
+    private var closed = false
+    /// Bytes handed to the system so far.
+    private(set) var written = 0
+
+    init(path: String, capacity: Int = 256 * 1024) throws {
+        self.path = path
+        self.file = try FileDescriptor.openForWriting(path)
+        self.capacity = capacity
+        self.buffer.reserveCapacity(capacity)
+    }
+
+    /// Adds `bytes`, writing the buffer out when it is full.
+    func write(_ bytes: some Collection<UInt8>) throws {
+        self.buffer.append(contentsOf: bytes)
+        if self.buffer.count >= self.capacity {
+            try self.flush()
+        }
+    }
+
+    /// Adds the bytes of `line` and a `\n`.
+    func write(line: Line) throws {
+        line.withUnsafeBytes { self.buffer.append(contentsOf: $0) }
+        self.buffer.append(0x0A)
+        if self.buffer.count >= self.capacity {
+            try self.flush()
+        }
+    }
+
+    /// Hands the buffered bytes to the system.
+    func flush() throws {
+        guard !self.buffer.isEmpty else { return }
+        let offset = self.written
+        try self.buffer.withUnsafeBytes { bytes in
+            try self.file.write(bytes, offset: offset)
+        }
+        self.written += self.buffer.count
+        self.buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, optionally syncs to the device, and closes. Calling it again does nothing.
+    func close(synchronize: Bool) throws {
+        guard !self.closed else { return }
+        self.closed = true
+        do {
+            try self.flush()
+            if synchronize { try self.file.synchronize() }
+        } catch {
+            try? self.file.close()
+            throw error
+        }
+        try self.file.close()
+    }
+}

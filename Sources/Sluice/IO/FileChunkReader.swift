@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decoded bytes of one input file, as they travel from the reading stage to the line framer.
+struct ByteChunk: Sendable, ByteSized {
+    var bytes: [UInt8]
+    /// The file the bytes come from, as given.
+    var path: String
+    /// The position of the first byte in the file's decoded data.
+    var offset: Int
+    /// Whether this is the file's last chunk (it may be empty).
+    var endOfFile: Bool
+
+    var byteCount: Int { self.bytes.count }
+}
+
+/// Reads files (or standard input) one after the other, in large chunks, decoding gzip ones.
+///
+/// gzip is recognised by its magic bytes `1f 8b`, not by the file's name; anything else is passed through as is.
+///
+/// - Important: Blocking and CPU-heavy: only a stage placed on a ``ComputePool`` calls it.
+final class FileChunkReader {
+    private let paths: [String]
+    private let chunkSize: Int
+    private var nextPath = 0
+    private var file: FileDescriptor?
+    private var decoder: GzipDecoder?
+    /// Bytes read from the current file as stored, and decoded bytes handed out for it.
+    private var storedOffset = 0
+    private var decodedOffset = 0
+    private var pendingError: FileError?
+    /// Bytes read as stored and handed out decoded, over all files (for the run report).
+    private(set) var totalStored = 0
+    private(set) var totalDecoded = 0
+
+    init(paths: [String], chunkSize: Int) {
+        self.paths = paths
+        self.chunkSize = chunkSize
+    }
+
+    /// The next decoded chunks, in order; an empty array once every file was read.
+    ///
+    /// - Throws: ``FileError`` naming the file and the byte offset. Chunks decoded before a problem are returned
+    ///   by the call before the one that throws, so none is lost.
+    func next() throws(FileError) -> [ByteChunk] {
+        if let error = self.pendingError {
+            self.pendingError = nil
+            throw error
+        }
+        while true {
+            guard let file = self.file else {
+                guard self.nextPath < self.paths.count else { return [] }
+                try self.open(self.paths[self.nextPath])
+                self.nextPath += 1
+                continue
+            }
+            let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
+            let chunks = try self.decode(raw, from: file)
+            if !chunks.isEmpty { return chunks }
+        }
+    }
+
+    /// Closes the current file, if any (after an error, or when the reading stage stops early).
+    func close() {
+        self.decoder?.end()
+        self.decoder = nil
+        try? self.file?.close()
+        self.file = nil
+    }
+
+    private func open(_ path: String) throws(FileError) {
+        let file = try FileDescriptor.openForReading(path)
+        self.file = file
+        self.storedOffset = 0
+        self.decodedOffset = 0
+        // Sniff the magic bytes; a pipe may deliver fewer than two bytes at first.
+        var head = try file.read(upTo: self.chunkSize, offset: 0)
+        while head.count == 1 {
+            let more = try file.read(upTo: self.chunkSize, offset: head.count)
+            if more.isEmpty { break }
+            head += more
+        }
+        if head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+            self.decoder = try GzipDecoder(path: path, chunkSize: self.chunkSize)
+        }
+        self.pendingHead = head
+    }
+
+    /// The first bytes read while sniffing, still to be decoded.
+    private var pendingHead: [UInt8]?
+
+    private func decode(_ raw: [UInt8], from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
+        var input = raw
+        if let head = self.pendingHead {
+            self.pendingHead = nil
+            input = head + raw
+        }
+        let endOfFile = raw.isEmpty
+        self.storedOffset += input.count
+        self.totalStored += input.count
+        var decoded: [[UInt8]]
+        if let decoder = self.decoder {
+            do {
+                try input.withUnsafeBytes { try decoder.decode($0) }
+                if endOfFile { try decoder.finish() }
+            } catch {
+                // Hand out what was decoded before the problem; throw on the next call.
+                self.pendingError =
+                    error as? FileError ?? FileError(code: .corruptGzip, path: file.path, detail: "\(error)")
+            }
+            decoded = decoder.takeChunks()
+        } else {
+            decoded = input.isEmpty ? [] : [input]
+        }
+        let failed = self.pendingError != nil
+        var chunks: [ByteChunk] = []
+        for (index, bytes) in decoded.enumerated() {
+            let last = (endOfFile || failed) && index == decoded.count - 1
+            chunks.append(ByteChunk(bytes: bytes, path: file.path, offset: self.decodedOffset, endOfFile: last))
+            self.decodedOffset += bytes.count
+            self.totalDecoded += bytes.count
+        }
+        if (endOfFile || failed) && decoded.isEmpty {
+            chunks.append(ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true))
+        }
+        if endOfFile || failed {
+            self.close()
+        }
+        return chunks
+    }
+}
+
+/// Splits decoded bytes into ``Line``s on `\n`, carrying a partial line from one chunk to the next.
+///
+/// Lines inside one chunk are views into it (no copy); only a line that spans chunks is copied. A line longer than
+/// `maxRecordBytes` is an error naming the file and the line's offset — memory never grows without bound.
+struct LineFramer {
+    let maxRecordBytes: Int
+    private var carry: [UInt8] = []
+    private var carryStart = 0
+
+    init(maxRecordBytes: Int) {
+        self.maxRecordBytes = maxRecordBytes
+    }
+
+    /// Appends the complete lines of `chunk` to `lines`; at the end of a file, its last line too (with or without
+    /// a final `\n`).
+    mutating func frame(_ chunk: ByteChunk, into lines: inout [Line]) throws {
+        let bytes = chunk.bytes
+        let count = bytes.count
+        var start = 0
+        try bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            while start < count, let found = memchr(base + start, 0x0A, count - start) {
+                let end = UnsafeRawPointer(found) - base
+                if self.carry.isEmpty {
+                    try self.check(length: end - start, at: chunk.offset + start, in: chunk.path)
+                    lines.append(Line(storage: bytes, start: start, end: end))
+                } else {
+                    try self.check(length: self.carry.count + end - start, at: self.carryStart, in: chunk.path)
+                    self.carry.append(contentsOf: buffer[start..<end])
+                    lines.append(Line(bytes: self.carry))
+                    self.carry = []
+                }
+                start = end + 1
+            }
+        }
+        if start < count {
+            if self.carry.isEmpty {
+                self.carryStart = chunk.offset + start
+            }
+            try self.check(length: self.carry.count + count - start, at: self.carryStart, in: chunk.path)
+            self.carry.append(contentsOf: bytes[start...])
+        }
+        if chunk.endOfFile {
+            self.finish(into: &lines)
+        }
+    }
+
+    /// Hands out the partial line still carried, as a last line without `\n`.
+    mutating func finish(into lines: inout [Line]) {
+        guard !self.carry.isEmpty else { return }
+        lines.append(Line(bytes: self.carry))
+        self.carry = []
+    }
+
+    private func check(length: Int, at offset: Int, in path: String) throws(FileError) {
+        guard length > self.maxRecordBytes else { return }
+        throw FileError(
+            code: .recordTooLong,
+            path: path,
+            offset: offset,
+            detail: "a line is longer than the maximum record size of \(self.maxRecordBytes) bytes"
+        )
+    }
+}

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A problem reading or writing a file or a standard stream: what went wrong, where, and at which byte.
+///
+/// ```
+/// logs/app.log.gz: truncated gzip data at byte 1048576 (compressed): the input ends inside a member
+/// ```
+public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+
+        /// The file or a directory on its path does not exist.
+        public static let notFound = Code(name: "notFound")
+        /// The file may not be read or written.
+        public static let permissionDenied = Code(name: "permissionDenied")
+        /// A directory was given where a file was expected.
+        public static let isDirectory = Code(name: "isDirectory")
+        /// The device is full.
+        public static let noSpace = Code(name: "noSpace")
+        /// The reader at the other end of a pipe went away.
+        public static let brokenPipe = Code(name: "brokenPipe")
+        /// Another system error; see ``FileError/errno``.
+        public static let systemError = Code(name: "systemError")
+        /// gzip data ends before its member does (in the header, the deflate data or the trailer).
+        public static let truncatedGzip = Code(name: "truncatedGzip")
+        /// gzip data is not valid: a bad header, an unknown method, invalid deflate data.
+        public static let corruptGzip = Code(name: "corruptGzip")
+        /// A gzip member's CRC32 does not match its data.
+        public static let checksumMismatch = Code(name: "checksumMismatch")
+        /// A gzip member's ISIZE does not match its data's length.
+        public static let lengthMismatch = Code(name: "lengthMismatch")
+        /// Bytes that are not a gzip member follow the last member.
+        public static let trailingGarbage = Code(name: "trailingGarbage")
+        /// A record is longer than the configured maximum.
+        public static let recordTooLong = Code(name: "recordTooLong")
+        /// The output would overwrite one of the inputs.
+        public static let outputIsInput = Code(name: "outputIsInput")
+
+        public var description: String { self.name }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// The file's path as given, `"-"` for standard input or output.
+    public var path: String
+    /// The byte offset where the problem is: in the file as stored (compressed) for gzip errors, in the decoded
+    /// data for record errors. `nil` when it does not apply (the file could not be opened).
+    public var offset: Int?
+    /// The system error number, for system errors.
+    public var errno: Int32?
+    /// A human-readable account of the problem.
+    public var detail: String
+
+    /// Creates a file error.
+    public init(code: Code, path: String, offset: Int? = nil, errno: Int32? = nil, detail: String) {
+        self.code = code
+        self.path = path
+        self.offset = offset
+        self.errno = errno
+        self.detail = detail
+    }
+
+    /// A file error for the system error `number` from `operation` (`"open"`, `"read"`, `"write"`, …).
+    static func system(_ number: Int32, _ operation: String, path: String, offset: Int? = nil) -> FileError {
+        let code: Code =
+            switch number {
+            case ENOENT: .notFound
+            case EACCES, EPERM, EROFS: .permissionDenied
+            case EISDIR: .isDirectory
+            case ENOSPC, EDQUOT: .noSpace
+            case EPIPE: .brokenPipe
+            default: .systemError
+            }
+        let reason = String(cString: strerror(number))
+        return FileError(code: code, path: path, offset: offset, errno: number, detail: "\(operation): \(reason)")
+    }
+
+    public var description: String {
+        let name = self.path == "-" ? "<stdin/stdout>" : self.path
+        let position = self.offset.map { " at byte \($0)" } ?? ""
+        return "\(name): \(self.code)\(position): \(self.detail)"
+    }
+}

@@ -1,0 +1,85 @@
+/// How ``Pipeline/lines(from:options:)`` reads its inputs.
+public struct ReadOptions: Sendable, Hashable {
+    /// How many bytes each read asks for (and the size of decoded chunks). Default 256 KiB.
+    public var chunkSize: Int
+    /// The longest line accepted, in bytes. A longer line is an error naming the file and its offset — never
+    /// unbounded memory. Default 16 MiB.
+    public var maxRecordBytes: Int
+
+    /// Creates read options.
+    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 16 * 1024 * 1024) {
+        self.chunkSize = chunkSize
+        self.maxRecordBytes = maxRecordBytes
+    }
+
+    func validate() throws(ConfigurationError) {
+        try ConfigurationError.requirePositive(self.chunkSize, "chunkSize")
+        try ConfigurationError.requirePositive(self.maxRecordBytes, "maxRecordBytes")
+    }
+}
+
+/// How ``Pipeline/write(to:options:)`` writes its output.
+public struct WriteOptions: Sendable, Hashable {
+    /// Whether the output is compressed.
+    public struct Compression: Sendable, Hashable {
+        enum Base: Hashable, Sendable {
+            case automatic
+            case none
+            case gzip
+        }
+
+        let base: Base
+
+        /// gzip if the path ends in `.gz`, plain otherwise (the default).
+        public static let automatic = Compression(base: .automatic)
+        /// Plain bytes, whatever the name.
+        public static let none = Compression(base: .none)
+        /// gzip, whatever the name.
+        public static let gzip = Compression(base: .gzip)
+    }
+
+    /// Whether the output is compressed. Default ``Compression/automatic``.
+    public var compression: Compression
+    /// The gzip level, 0 (stored) to 9 (smallest). Default 6, as `gzip`.
+    public var gzipLevel: Int
+    /// How many bytes of output are compressed as one job (at a line boundary at or past this size). Default
+    /// 128 KiB, as pigz.
+    public var gzipBlockSize: Int
+    /// How many blocks are compressed at once; defaults to the compute pool's thread count.
+    public var compressionConcurrency: Int?
+    /// Whether to `fsync` the file before closing it. Default `false`.
+    public var synchronize: Bool
+
+    /// Creates write options.
+    public init(
+        compression: Compression = .automatic,
+        gzipLevel: Int = 6,
+        gzipBlockSize: Int = 128 * 1024,
+        compressionConcurrency: Int? = nil,
+        synchronize: Bool = false
+    ) {
+        self.compression = compression
+        self.gzipLevel = gzipLevel
+        self.gzipBlockSize = gzipBlockSize
+        self.compressionConcurrency = compressionConcurrency
+        self.synchronize = synchronize
+    }
+
+    func validate() throws(ConfigurationError) {
+        guard (0...9).contains(self.gzipLevel) else {
+            throw ConfigurationError(setting: "gzipLevel", value: self.gzipLevel, requirement: "must be 0 to 9")
+        }
+        try ConfigurationError.requirePositive(self.gzipBlockSize, "gzipBlockSize")
+        if let concurrency = self.compressionConcurrency {
+            try ConfigurationError.requirePositive(concurrency, "compressionConcurrency")
+        }
+    }
+
+    func compresses(_ path: String) -> Bool {
+        switch self.compression.base {
+        case .automatic: path.hasSuffix(".gz")
+        case .none: false
+        case .gzip: true
+        }
+    }
+}

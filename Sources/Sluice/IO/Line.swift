@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One line of text input, without its `\n`: a view into a buffer shared with the other lines read with it.
+///
+/// Reading makes no `String` and no array per line: a line is a reference to the chunk it was read in and a
+/// range. Bytes pass through unchanged — `\r`, NUL and invalid UTF-8 included; ``string`` decodes on demand
+/// (replacing invalid UTF-8) when you need text.
+///
+/// - Important: A line keeps its whole chunk (up to a few hundred KiB) alive. To keep a few lines long after the
+///   run, copy their bytes (`Array(line.bytes)`) or strings.
+public struct Line: Sendable {
+    @usableFromInline let storage: [UInt8]
+    @usableFromInline let start: Int
+    @usableFromInline let end: Int
+
+    @usableFromInline
+    init(storage: [UInt8], start: Int, end: Int) {
+        self.storage = storage
+        self.start = start
+        self.end = end
+    }
+
+    /// A line holding `bytes` (which should not contain `\n`).
+    public init(bytes: [UInt8]) {
+        self.init(storage: bytes, start: 0, end: bytes.count)
+    }
+
+    /// A line holding the UTF-8 of `string` (which should not contain `\n`).
+    public init(_ string: String) {
+        self.init(bytes: Array(string.utf8))
+    }
+
+    /// The number of bytes in the line, without the `\n`.
+    @inlinable public var count: Int { self.end - self.start }
+
+    /// Whether the line has no bytes.
+    @inlinable public var isEmpty: Bool { self.end == self.start }
+
+    /// The line's bytes.
+    @inlinable public var bytes: ArraySlice<UInt8> { self.storage[self.start..<self.end] }
+
+    /// The line decoded as UTF-8, with invalid sequences replaced by U+FFFD.
+    public var string: String { String(decoding: self.bytes, as: UTF8.self) }
+
+    /// Calls `body` with the line's bytes, without copying them.
+    @inlinable
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try self.storage.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[self.start..<self.end]))
+        }
+    }
+
+    /// Whether the line contains the byte string `needle` (an empty needle is always contained).
+    public func contains(_ needle: some Collection<UInt8>) -> Bool {
+        let needle = Array(needle)
+        guard !needle.isEmpty else { return true }
+        guard needle.count <= self.count else { return false }
+        return self.withUnsafeBytes { haystack in
+            needle.withUnsafeBytes { needle in
+                Self.find(needle, in: haystack)
+            }
+        }
+    }
+
+    /// `memchr` to the next candidate first byte, `memcmp` for the rest (glibc's `memmem` is not exported).
+    private static func find(_ needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer) -> Bool {
+        let first = Int32(needle[0])
+        let last = haystack.count - needle.count
+        var position = 0
+        while position <= last {
+            guard let found = memchr(haystack.baseAddress! + position, first, last - position + 1) else {
+                return false
+            }
+            position = UnsafeRawPointer(found) - haystack.baseAddress!
+            if memcmp(found, needle.baseAddress!, needle.count) == 0 { return true }
+            position += 1
+        }
+        return false
+    }
+}
+
+extension Line: ByteSized {
+    @inlinable public var byteCount: Int { self.count }
+}
+
+extension Line: Equatable, Hashable {
+    public static func == (lhs: Line, rhs: Line) -> Bool {
+        lhs.count == rhs.count && lhs.bytes.elementsEqual(rhs.bytes)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        self.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
+extension Line: CustomStringConvertible, ExpressibleByStringLiteral {
+    public var description: String { self.string }
+
+    public init(stringLiteral value: String) {
+        self.init(value)
+    }
+}

@@ -1,0 +1,207 @@
+// Files in and out: `Pipeline.lines(from:)` and `.write(to:)`.
+//
+// Reading is two stages on the compute pool: `read` (blocking reads, gzip inflate) and `lines` (framing), so
+// inflating and framing run on different cores. Writing gzip is three: `gzip-blocks` cuts the output into blocks at
+// line boundaries, `deflate` compresses them in parallel (pigz's scheme), and `write` joins them into one gzip
+// member. Every blocking call and every zlib call runs on the pool.
+
+extension Pipeline where Output == Line {
+    /// Reads the lines of the files at `paths`, one file after the other (`"-"` is standard input).
+    ///
+    /// gzip files are recognised by their content, not their names, and may have several members (`cat a.gz b.gz`,
+    /// pigz, bgzip). Each file's last line counts even without a final `\n`.
+    ///
+    /// If a file cannot be read or its gzip data is bad, every line read before the problem still flows through
+    /// the pipeline; then the run fails with a ``FileError`` naming the file and the byte offset.
+    ///
+    /// - Parameters:
+    ///   - paths: The files, in order. An empty list reads standard input.
+    ///   - options: Chunk size and the longest line accepted.
+    public static func lines(from paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        let inputs = paths.isEmpty ? ["-"] : paths
+        let chunks = Pipeline<ByteChunk>.source(kind: "read", name: "read", placement: .compute) { output in
+            let reader = FileChunkReader(paths: inputs, chunkSize: options.chunkSize)
+            defer { reader.close() }
+            var counted = (stored: 0, decoded: 0)
+            while true {
+                let chunks = try reader.next()  // blocks: this stage runs on the compute pool
+                output.countBytes(in: reader.totalStored - counted.stored, out: reader.totalDecoded - counted.decoded)
+                counted = (reader.totalStored, reader.totalDecoded)
+                if chunks.isEmpty { break }
+                // One batch per read: slow input (a pipe) is passed on as it arrives.
+                try await output.send(Batch(chunks))
+            }
+        }
+        return chunks.through(
+            kind: "lines",
+            name: "lines",
+            heldBatches: 2,
+            placement: .compute,
+            drainsOnFailure: true
+        ) { input, output in
+            var framer = LineFramer(maxRecordBytes: options.maxRecordBytes)
+            var iterator = input.makeAsyncIterator()
+            while let batch = try await iterator.next() {
+                var lines: [Line] = []
+                do {
+                    for chunk in batch {
+                        try framer.frame(chunk, into: &lines)
+                    }
+                } catch {
+                    try await output.send(Batch(lines))  // the lines before the bad one
+                    throw error
+                }
+                try await output.send(Batch(lines), releasing: iterator.takeHeld())
+            }
+        }
+        .validating { try options.validate() }
+    }
+
+    /// Reads the lines of the file at `path` (`"-"` is standard input). See ``lines(from:options:)-swift.type.method``.
+    public static func lines(from path: String, options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        self.lines(from: [path], options: options)
+    }
+
+    /// Ends the pipeline by writing every line, followed by `\n`, to the file at `path` (`"-"` is standard output).
+    ///
+    /// A path ending in `.gz` is written as gzip (see ``WriteOptions/compression``), compressed in parallel on the
+    /// compute pool, as pigz does, and flushed only at the end. The file is always a complete, valid gzip file:
+    /// if the run fails or is cancelled, what was written so far — whole lines — is closed properly.
+    ///
+    /// - Parameters:
+    ///   - path: The file to create or replace.
+    ///   - options: Compression, level, and whether to `fsync`.
+    public func write(to path: String, options: WriteOptions = WriteOptions()) -> RunnablePipeline<Void> {
+        let written: RunnablePipeline<Void>
+        if options.compresses(path) {
+            let level = Int32(options.gzipLevel)
+            written = self.gzipBlocks(size: options.gzipBlockSize)
+                .parallelMap(name: "deflate", concurrency: options.compressionConcurrency, ordered: true) {
+                    try GzipBlockCompressor.compress($0, level: level)
+                }
+                .sink(kind: "write", name: "write", placement: .compute) { input in
+                    try await GzipFileSink.write(input, to: path, synchronize: options.synchronize)
+                }
+        } else {
+            written = self.sink(kind: "write", name: "write", placement: .compute) { input in
+                try await LineFileSink.write(input, to: path, synchronize: options.synchronize)
+            }
+        }
+        return written.validating { try options.validate() }
+    }
+
+    /// Cuts the lines, each with its `\n`, into blocks of at least `size` bytes ending at a line boundary.
+    func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
+        self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { input, output in
+            var data: [UInt8] = []
+            var dictionary: [UInt8] = []
+            func takeBlock() -> GzipBlock {
+                let block = GzipBlock(data: data, dictionary: dictionary)
+                dictionary = Array(data.suffix(GzipBlockCompressor.dictionarySize))
+                data = []
+                data.reserveCapacity(size + size / 8)
+                return block
+            }
+            do {
+                for try await batch in input {
+                    for line in batch {
+                        line.withUnsafeBytes { data.append(contentsOf: $0) }
+                        data.append(0x0A)
+                        if data.count >= size {
+                            // A block of its own per batch: each is one job for the compressors.
+                            try await output.send(Batch([takeBlock()]))
+                        }
+                    }
+                }
+            } catch let failure as UpstreamFailure {
+                if !data.isEmpty { try await output.send(Batch([takeBlock()])) }
+                throw failure
+            }
+            if !data.isEmpty { try await output.send(Batch([takeBlock()])) }
+        }
+    }
+}
+
+extension Pipeline where Output == String {
+    /// Ends the pipeline by writing every string, followed by `\n`, to the file at `path`. See
+    /// ``Pipeline/write(to:options:)``.
+    public func write(to path: String, options: WriteOptions = WriteOptions()) -> RunnablePipeline<Void> {
+        self.map(name: "encode") { Line($0) }.write(to: path, options: options)
+    }
+}
+
+extension Pipeline {
+    /// This pipeline, failing the run before it starts if `check` throws.
+    func validating(_ check: @escaping @Sendable () throws -> Void) -> Pipeline<Output> {
+        Pipeline { graph, edges in
+            do { try check() } catch { graph.fail(error) }
+            self.attach(graph, edges)
+        }
+    }
+}
+
+extension RunnablePipeline {
+    /// This pipeline, failing the run before it starts if `check` throws.
+    func validating(_ check: @escaping @Sendable () throws -> Void) -> RunnablePipeline<Result> {
+        RunnablePipeline { graph in
+            do { try check() } catch { graph.fail(error) }
+            return self.build(graph)
+        }
+    }
+}
+
+/// Writes lines to a plain file.
+enum LineFileSink {
+    static func write(_ input: StageInput<Line>, to path: String, synchronize: Bool) async throws {
+        let writer = try BufferedFileWriter(path: path)  // blocks: this stage runs on the compute pool
+        do {
+            for try await batch in input {
+                var bytes = 0
+                for line in batch {
+                    try writer.write(line: line)
+                    bytes += line.count + 1
+                }
+                input.countBytes(in: bytes, out: bytes)
+            }
+        } catch {
+            // Keep every whole line received so far.
+            try? writer.close(synchronize: false)
+            throw error
+        }
+        try writer.close(synchronize: synchronize)
+    }
+}
+
+/// Joins compressed blocks into one gzip member: header, blocks, an empty final block, CRC32 and length.
+enum GzipFileSink {
+    static func write(_ input: StageInput<CompressedBlock>, to path: String, synchronize: Bool) async throws {
+        let writer = try BufferedFileWriter(path: path)  // blocks: this stage runs on the compute pool
+        var crc: UInt32 = 0
+        var length = 0
+        func finish(synchronize: Bool) throws {
+            try writer.write(GzipBlockCompressor.finalBlock)
+            try writer.write(GzipBlockCompressor.trailer(crc: crc, length: length))
+            try writer.close(synchronize: synchronize)
+        }
+        do {
+            try writer.write(GzipBlockCompressor.header)
+            for try await batch in input {
+                var plain = 0
+                var stored = 0
+                for block in batch {
+                    try writer.write(block.bytes)
+                    crc = GzipBlockCompressor.combine(crc, block.crc, secondLength: block.length)
+                    length += block.length
+                    plain += block.length
+                    stored += block.bytes.count
+                }
+                input.countBytes(in: plain, out: stored)
+            }
+        } catch {
+            // Whatever happened upstream, the file ends as a valid gzip member holding the blocks written.
+            try? finish(synchronize: false)
+            throw error
+        }
+        try finish(synchronize: synchronize)
+    }
+}

@@ -1,0 +1,284 @@
+import Testing
+
+@testable import Sluice
+
+/// Reads `paths` with `Pipeline.lines(from:)` and returns the lines' bytes.
+func readLines(_ paths: [String], options: ReadOptions = ReadOptions()) async throws -> [[UInt8]] {
+    try await Pipeline.lines(from: paths, options: options)
+        .map { Array($0.bytes) }
+        .collect()
+        .run(RunOptions(computeThreads: 2))
+        .result
+}
+
+/// Reads `paths`, collecting the lines delivered before the run failed, and returns them with the error.
+func readUntilFailure(_ paths: [String]) async -> (lines: [[UInt8]], error: (any Error)?) {
+    let delivered = Collector<[UInt8]>()
+    do {
+        _ = try await Pipeline.lines(from: paths)
+            .forEach { delivered.append(Array($0.bytes)) }
+            .run(RunOptions(batch: BatchLimits(maxRecords: 64), computeThreads: 2))
+        return (delivered.all, nil)
+    } catch {
+        return (delivered.all, error)
+    }
+}
+
+@Suite("Reading gzip", .timeLimit(.minutes(2)))
+struct GzipReadTests {
+    @Test(arguments: [1, 6, 9])
+    func filesWrittenBySystemGzip_readBackExactly(level: Int) async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 20_000)
+        try writeFile(directory.file("in.txt"), text)
+        try Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        #expect(try await readLines([directory.file("in.gz")]) == splitLines(text))
+    }
+
+    @Test func gzipIsDetectedByContent_notByName() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 500)
+        try writeFile(directory.file("plain.gz"), text)  // plain text named .gz
+        try writeFile(directory.file("data.txt"), text)
+        try Shell.check("gzip -c '\(directory.file("data.txt"))' > '\(directory.file("compressed.log"))'")
+        #expect(try await readLines([directory.file("plain.gz")]) == splitLines(text))
+        #expect(try await readLines([directory.file("compressed.log")]) == splitLines(text))
+    }
+
+    @Test func multiMemberStreams_areReadWhole() async throws {
+        let directory = TemporaryDirectory()
+        let first = sampleText(lines: 3_000, seed: 1)
+        let second = sampleText(lines: 2_000, seed: 2)
+        try writeFile(directory.file("a"), first)
+        try writeFile(directory.file("b"), second)
+        try Shell.check(
+            "cd '\(directory.path)' && gzip -c a > a.gz && gzip -1 -c b > b.gz && cat a.gz b.gz > both.gz"
+        )
+        #expect(try await readLines([directory.file("both.gz")]) == splitLines(first + second))
+    }
+
+    @Test func aThousandSmallMembers_areAllRead() async throws {
+        let directory = TemporaryDirectory()
+        var expected: [[UInt8]] = []
+        var members: [UInt8] = []
+        for index in 0..<1_000 {
+            let line = Array("member \(index)".utf8)
+            expected.append(line)
+            members += GzipMember.stored(line + [0x0a])
+        }
+        try writeFile(directory.file("many.gz"), members)
+        #expect(try await readLines([directory.file("many.gz")]) == expected)
+        try Shell.check("gzip -t '\(directory.file("many.gz"))'")
+    }
+
+    @Test func headerWithEveryFlag_isAccepted() async throws {
+        let directory = TemporaryDirectory()
+        let content = Array("flagged\r\nsecond line\n".utf8)
+        let member = GzipMember.stored(
+            content,
+            extra: [0x42, 0x43, 0x02, 0x00, 0x1b, 0x00],  // a bgzip-style extra field
+            name: "original.txt",
+            comment: "made byte by byte",
+            headerCRC: true,
+            text: true
+        )
+        try writeFile(directory.file("flags.gz"), member)
+        try Shell.check("gzip -t '\(directory.file("flags.gz"))'")  // the test's own member is valid gzip
+        #expect(
+            try await readLines([directory.file("flags.gz")]) == [Array("flagged\r".utf8), Array("second line".utf8)]
+        )
+    }
+
+    @Test func bgzipStyleEmptyEndMember_isAccepted() async throws {
+        let directory = TemporaryDirectory()
+        let data =
+            GzipMember.stored(Array("a\nb\n".utf8), extra: [0x42, 0x43, 0x02, 0x00, 0x00, 0x00])
+            + GzipMember.stored([], extra: [0x42, 0x43, 0x02, 0x00, 0x1b, 0x00])
+        try writeFile(directory.file("bgzf.gz"), data)
+        #expect(try await readLines([directory.file("bgzf.gz")]) == [[0x61], [0x62]])
+    }
+
+    @Test func emptyFile_andEmptyGzip_haveNoLines() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("empty"), [])
+        try Shell.check("gzip -c < /dev/null > '\(directory.file("empty.gz"))'")
+        #expect(try await readLines([directory.file("empty")]).isEmpty)
+        #expect(try await readLines([directory.file("empty.gz")]).isEmpty)
+    }
+
+    @Test func truncationAtManyOffsets_failsNamingFileAndOffset_afterDeliveringWhatWasDecoded() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 3_000)
+        try writeFile(directory.file("in.txt"), text)
+        try Shell.check("gzip -6 -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        let compressed = try readFile(directory.file("in.gz"))
+        let original = splitLines(text)
+        // One byte is not the gzip magic: a file holding just `1f` is read as plain text.
+        try writeFile(directory.file("one-byte"), [compressed[0]])
+        #expect(try await readLines([directory.file("one-byte")]) == [[0x1f]])
+        var cut = 2
+        while cut < compressed.count {
+            let path = directory.file("cut-\(cut).gz")
+            try writeFile(path, Array(compressed[..<cut]))
+            let (lines, error) = await readUntilFailure([path])
+            let failure = try #require(error as? PipelineError, "cut at \(cut): \(String(describing: error))")
+            #expect(failure.stage == "read")
+            let fileError = try #require(failure.underlying as? FileError)
+            #expect(fileError.path == path)
+            #expect(fileError.code == .truncatedGzip, "cut at \(cut): \(fileError)")
+            #expect(fileError.offset == cut)
+            // Every line delivered is the original's, in order; only the last may be cut short.
+            for (index, line) in lines.enumerated() {
+                if index == lines.count - 1 {
+                    #expect(original[index].starts(with: line), "cut at \(cut)")
+                } else {
+                    #expect(line == original[index], "cut at \(cut)")
+                }
+            }
+            cut += 997
+        }
+    }
+
+    @Test func truncatedLateInTheFile_stillDeliversTheLinesBeforeIt() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 50_000)
+        try writeFile(directory.file("in.txt"), text)
+        try Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 300000 > '\(directory.file("cut.gz"))'")
+        let (lines, error) = await readUntilFailure([directory.file("cut.gz")])
+        #expect(error != nil)
+        // 300 kB of gzip holds well over a megabyte of this text: most of it arrives before the error.
+        #expect(lines.count > 10_000)
+    }
+
+    @Test func badCRC_badISIZE_andTrailingGarbage_areNamedWithTheirOffset() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 1_000)
+        try writeFile(directory.file("in.txt"), text)
+        try Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("good.gz"))'")
+        let good = try readFile(directory.file("good.gz"))
+
+        var badCRC = good
+        badCRC[good.count - 8] ^= 0xff
+        var badSize = good
+        badSize[good.count - 1] ^= 0x01
+        let garbage = good + Array("not gzip".utf8)
+        let method = Array(good[..<2]) + [0x07] + Array(good[3...])  // compression method 7
+
+        let cases: [(String, [UInt8], FileError.Code, Int?)] = [
+            ("crc.gz", badCRC, .checksumMismatch, nil),
+            ("size.gz", badSize, .lengthMismatch, nil),
+            ("garbage.gz", garbage, .trailingGarbage, good.count),
+            ("method.gz", method, .corruptGzip, nil),
+        ]
+        for (name, bytes, code, offset) in cases {
+            try writeFile(directory.file(name), bytes)
+            let (lines, error) = await readUntilFailure([directory.file(name)])
+            let failure = try #require((error as? PipelineError)?.underlying as? FileError, "\(name)")
+            #expect(failure.code == code, "\(name): \(failure)")
+            #expect(failure.path == directory.file(name))
+            #expect(failure.offset != nil)
+            if let offset { #expect(failure.offset == offset, "\(name)") }
+            if code == .trailingGarbage {
+                #expect(lines == splitLines(text), "every line of the good member arrives first")
+            }
+        }
+    }
+
+    @Test func severalFiles_areReadInArgumentOrder_eachLastLineCountingWithoutNewline() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("a"), Array("a1\na2".utf8))
+        try writeFile(directory.file("b.txt"), Array("b1\n".utf8))
+        try Shell.check("printf 'c1\\nc2' | gzip -c > '\(directory.file("c.gz"))'")
+        let lines = try await readLines([directory.file("a"), directory.file("b.txt"), directory.file("c.gz")])
+        #expect(lines.map { String(decoding: $0, as: UTF8.self) } == ["a1", "a2", "b1", "c1", "c2"])
+    }
+
+    @Test func crlfNulAndInvalidUTF8_passThroughUnchanged() async throws {
+        let directory = TemporaryDirectory()
+        let text: [UInt8] = [0x61, 0x0d, 0x0a, 0x00, 0xff, 0xfe, 0x0a, 0xc3, 0x28, 0x0a, 0x0d]
+        try writeFile(directory.file("odd"), text)
+        #expect(
+            try await readLines([directory.file("odd")]) == [[0x61, 0x0d], [0x00, 0xff, 0xfe], [0xc3, 0x28], [0x0d]]
+        )
+    }
+
+    @Test func lineOverTheLimit_failsNamingFileAndOffset_afterTheLinesBeforeIt() async throws {
+        let directory = TemporaryDirectory()
+        let text = Array("short\nalso short\n".utf8) + [UInt8](repeating: 0x78, count: 5_000) + [0x0a]
+        try writeFile(directory.file("long"), text)
+        let delivered = Collector<[UInt8]>()
+        let error = await #expect(throws: PipelineError.self) {
+            try await Pipeline.lines(
+                from: [directory.file("long")],
+                options: ReadOptions(chunkSize: 1_000, maxRecordBytes: 1_024)
+            )
+            .forEach { delivered.append(Array($0.bytes)) }
+            .run()
+        }
+        let failure = try #require(error?.underlying as? FileError)
+        #expect(error?.stage == "lines")
+        #expect(failure.code == .recordTooLong)
+        #expect(failure.offset == 17)
+        #expect(failure.path == directory.file("long"))
+        #expect(delivered.all == [Array("short".utf8), Array("also short".utf8)])
+    }
+
+    @Test func missingFile_andDirectory_areErrorsNamingThePath() async throws {
+        let directory = TemporaryDirectory()
+        let missing = await readUntilFailure([directory.file("nope")])
+        let notFound = try #require((missing.error as? PipelineError)?.underlying as? FileError)
+        #expect(notFound.code == .notFound)
+        #expect(notFound.path == directory.file("nope"))
+        #expect("\(notFound)".contains(directory.file("nope")))
+
+        let folder = await readUntilFailure([directory.path])
+        let isDirectory = try #require((folder.error as? PipelineError)?.underlying as? FileError)
+        #expect(isDirectory.code == .isDirectory)
+    }
+
+    @Test func report_countsStoredAndDecodedBytes() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 5_000)
+        try writeFile(directory.file("in.txt"), text)
+        try Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        let stored = try readFile(directory.file("in.gz")).count
+        let report = try await Pipeline.lines(from: [directory.file("in.gz")]).drain().run()
+        #expect(report[stage: "read"]?.bytesIn == stored)
+        #expect(report[stage: "read"]?.bytesOut == text.count)
+        #expect(report.result == 5_000)
+    }
+}
+
+/// gzip members built byte by byte, with stored (uncompressed) deflate blocks.
+enum GzipMember {
+    static func stored(
+        _ content: [UInt8],
+        extra: [UInt8]? = nil,
+        name: String? = nil,
+        comment: String? = nil,
+        headerCRC: Bool = false,
+        text: Bool = false
+    ) -> [UInt8] {
+        var flags: UInt8 = 0
+        if text { flags |= 0x01 }
+        if headerCRC { flags |= 0x02 }
+        if extra != nil { flags |= 0x04 }
+        if name != nil { flags |= 0x08 }
+        if comment != nil { flags |= 0x10 }
+        var header: [UInt8] = [0x1f, 0x8b, 0x08, flags, 0, 0, 0, 0, 0, 0x03]
+        if let extra {
+            header += [UInt8(extra.count & 0xff), UInt8(extra.count >> 8)] + extra
+        }
+        if let name { header += Array(name.utf8) + [0] }
+        if let comment { header += Array(comment.utf8) + [0] }
+        if headerCRC {
+            let crc = crc32Of(header) & 0xffff
+            header += [UInt8(crc & 0xff), UInt8(crc >> 8)]
+        }
+        // One final stored block: BFINAL=1, BTYPE=00, then LEN and its complement.
+        let length = UInt16(content.count)
+        let block: [UInt8] =
+            [0x01, UInt8(length & 0xff), UInt8(length >> 8), UInt8(~length & 0xff), UInt8(~length >> 8)] + content
+        return header + block + littleEndian(crc32Of(content)) + littleEndian(UInt32(content.count))
+    }
+}
