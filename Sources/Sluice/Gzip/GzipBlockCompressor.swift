@@ -1,4 +1,5 @@
 import CZlib
+import Synchronization
 
 /// A piece of the output to compress on its own, as pigz does: the bytes, and the 32 KiB before them as the
 /// deflate dictionary, so cutting the stream into blocks costs almost nothing in compression ratio.
@@ -23,30 +24,54 @@ struct CompressedBlock: Sendable, ByteSized {
 /// Each block is raw deflate (no header) primed with the previous block's last 32 KiB and ended with
 /// `Z_SYNC_FLUSH`, which leaves it byte-aligned and not final: blocks concatenate into one valid deflate stream,
 /// which the writer closes with an empty final block. Their CRCs combine with `crc32_combine`.
-enum GzipBlockCompressor {
+///
+/// zlib's deflate state is ~300 KiB to allocate and clear, so streams are kept and reset between blocks (as pigz
+/// does) rather than made per block: one per worker at most, released by ``close()``.
+final class GzipBlockCompressor: Sendable {
     /// The deflate window: how much of the previous block is useful as a dictionary.
     static let dictionarySize = 32 * 1024
 
-    /// Compresses `block` at `level` (0–9).
+    let level: Int32
+    private let idle = Mutex<[DeflateStream]>([])
+
+    init(level: Int32) {
+        self.level = level
+    }
+
+    /// Frees the idle streams; a stream still in use is freed when it comes back.
+    func close() {
+        let streams = self.idle.withLock { streams in
+            defer { streams.removeAll() }
+            return streams
+        }
+        for stream in streams { stream.end() }
+    }
+
+    /// Compresses `block`.
     ///
     /// - Important: CPU-heavy: call it on a ``ComputePool`` (the gzip writer does, through a parallel stage).
-    static func compress(_ block: GzipBlock, level: Int32) throws -> CompressedBlock {
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        defer { stream.deallocate() }
-        // -15: raw deflate with the largest window; memory level 8 and the default strategy, as gzip uses.
-        let status = CZlib_deflateInit2(stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
-        guard status == Z_OK else {
-            throw FileError(code: .systemError, path: "-", detail: "zlib deflateInit2 failed (\(status))")
-        }
-        defer { deflateEnd(stream) }
+    func compress(_ block: GzipBlock) throws -> CompressedBlock {
+        let deflater = try self.idle.withLock { $0.popLast() } ?? DeflateStream(level: self.level)
+        defer { self.idle.withLock { $0.append(deflater) } }
+        return try Self.compress(block, with: deflater.stream)
+    }
+
+    private static func compress(
+        _ block: GzipBlock,
+        with stream: UnsafeMutablePointer<z_stream>
+    ) throws
+        -> CompressedBlock
+    {
+        deflateReset(stream)
         if !block.dictionary.isEmpty {
             _ = block.dictionary.withUnsafeBytes { dictionary in
                 deflateSetDictionary(stream, dictionary.bindMemory(to: Bytef.self).baseAddress, uInt(dictionary.count))
             }
         }
         // deflateBound covers the data; a sync flush adds at most a few bytes more.
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(block.data.count))) + 64)
+        // Not cleared first: zlib writes the bytes, and the array is cut to what it wrote.
+        let bound = Int(deflateBound(stream, uLong(block.data.count))) + 64
+        var output = [UInt8](unsafeUninitializedCapacity: bound) { _, initialized in initialized = bound }
         var produced = 0
         block.data.withUnsafeBytes { input in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
@@ -90,5 +115,34 @@ enum GzipBlockCompressor {
     /// The CRC32 of two pieces joined, from their CRCs and the second's length.
     static func combine(_ first: UInt32, _ second: UInt32, secondLength: Int) -> UInt32 {
         UInt32(crc32_combine(uLong(first), uLong(second), off_t(secondLength)))
+    }
+}
+
+/// One zlib deflate stream, used by one worker at a time (handed out under the compressor's lock).
+final class DeflateStream: @unchecked Sendable {
+    let stream: UnsafeMutablePointer<z_stream>
+    private var ended = false
+
+    init(level: Int32) throws {
+        self.stream = .allocate(capacity: 1)
+        self.stream.initialize(to: z_stream())
+        // -15: raw deflate with the largest window; memory level 8 and the default strategy, as gzip uses.
+        let status = CZlib_deflateInit2(self.stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
+        guard status == Z_OK else {
+            self.stream.deallocate()
+            self.ended = true
+            throw FileError(code: .systemError, path: "-", detail: "zlib deflateInit2 failed (\(status))")
+        }
+    }
+
+    func end() {
+        guard !self.ended else { return }
+        self.ended = true
+        deflateEnd(self.stream)
+        self.stream.deallocate()
+    }
+
+    deinit {
+        self.end()
     }
 }

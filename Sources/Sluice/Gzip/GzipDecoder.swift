@@ -35,7 +35,12 @@ final class GzipDecoder {
             self.ended = true
             throw FileError(code: .systemError, path: path, detail: "zlib inflateInit2 failed (\(status))")
         }
-        self.output = [UInt8](repeating: 0, count: chunkSize)
+        self.output = Self.makeBuffer(chunkSize)
+    }
+
+    /// An output buffer; its bytes are written by zlib before anyone reads them, so they are not cleared first.
+    private static func makeBuffer(_ size: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: size) { _, initialized in initialized = size }
     }
 
     deinit {
@@ -108,7 +113,7 @@ final class GzipDecoder {
         while true {
             if self.outputCount == self.chunkSize {
                 self.ready.append(self.output)
-                self.output = [UInt8](repeating: 0, count: self.chunkSize)
+                self.output = Self.makeBuffer(self.chunkSize)
                 self.outputCount = 0
             }
             let before = (input: input.count - used, output: self.chunkSize - self.outputCount)

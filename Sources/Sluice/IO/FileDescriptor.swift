@@ -48,12 +48,14 @@ struct FileDescriptor {
     /// Reads up to `count` bytes; an empty array means the end of the file.
     @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
     func read(upTo count: Int, offset: Int) throws(FileError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = bytes.withUnsafeMutableBytes { buffer in
-            Self.retryingOnInterrupt { Glibc.read(self.descriptor, buffer.baseAddress, count) }
+        var failure: Int32 = 0
+        // Uninitialised: the kernel fills what it returns, and the array's count is only what it returned.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let got = Self.retryingOnInterrupt { Glibc.read(self.descriptor, buffer.baseAddress, count) }
+            if got < 0 { failure = errno }
+            initialized = max(got, 0)
         }
-        guard got >= 0 else { throw FileError.system(errno, "read", path: self.path, offset: offset) }
-        bytes.removeLast(count - got)
+        guard failure == 0 else { throw FileError.system(failure, "read", path: self.path, offset: offset) }
         return bytes
     }
 

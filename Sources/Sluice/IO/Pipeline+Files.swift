@@ -74,12 +74,13 @@ extension Pipeline where Output == Line {
     public func write(to path: String, options: WriteOptions = WriteOptions()) -> RunnablePipeline<Void> {
         let written: RunnablePipeline<Void>
         if options.compresses(path) {
-            let level = Int32(options.gzipLevel)
+            let compressor = GzipBlockCompressor(level: Int32(options.gzipLevel))
             written = self.gzipBlocks(size: options.gzipBlockSize)
                 .parallelMap(name: "deflate", concurrency: options.compressionConcurrency, ordered: true) {
-                    try GzipBlockCompressor.compress($0, level: level)
+                    try compressor.compress($0)
                 }
                 .sink(kind: "write", name: "write", placement: .compute) { input in
+                    defer { compressor.close() }
                     try await GzipFileSink.write(input, to: path, synchronize: options.synchronize)
                 }
         } else {
@@ -93,31 +94,21 @@ extension Pipeline where Output == Line {
     /// Cuts the lines, each with its `\n`, into blocks of at least `size` bytes ending at a line boundary.
     func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
         self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { input, output in
-            var data: [UInt8] = []
-            var dictionary: [UInt8] = []
-            func takeBlock() -> GzipBlock {
-                let block = GzipBlock(data: data, dictionary: dictionary)
-                dictionary = Array(data.suffix(GzipBlockCompressor.dictionarySize))
-                data = []
-                data.reserveCapacity(size + size / 8)
-                return block
-            }
+            var builder = GzipBlockBuilder(size: size)
             do {
                 for try await batch in input {
                     for line in batch {
-                        line.withUnsafeBytes { data.append(contentsOf: $0) }
-                        data.append(0x0A)
-                        if data.count >= size {
-                            // A block of its own per batch: each is one job for the compressors.
-                            try await output.send(Batch([takeBlock()]))
+                        if let block = builder.append(line) {
+                            // A batch of its own per block: each is one job for the compressors.
+                            try await output.send(Batch([block]))
                         }
                     }
                 }
             } catch let failure as UpstreamFailure {
-                if !data.isEmpty { try await output.send(Batch([takeBlock()])) }
+                if let block = builder.finish() { try await output.send(Batch([block])) }
                 throw failure
             }
-            if !data.isEmpty { try await output.send(Batch([takeBlock()])) }
+            if let block = builder.finish() { try await output.send(Batch([block])) }
         }
     }
 }
@@ -203,5 +194,58 @@ enum GzipFileSink {
             throw error
         }
         try finish(synchronize: synchronize)
+    }
+}
+
+/// Gathers lines, each followed by `\n`, into gzip blocks that end at a line boundary.
+///
+/// Lines framed from one chunk lie back to back in its storage, each followed by its `\n`; such a run is copied
+/// with one `memcpy` instead of one append per line.
+struct GzipBlockBuilder {
+    let size: Int
+    private var data: [UInt8] = []
+    private var dictionary: [UInt8] = []
+    /// A run of lines contiguous in one storage buffer, not copied yet: `storage[start..<end]`, then a `\n`.
+    /// It keeps its storage alive, so the run may go on across batches cut from the same chunk.
+    private var run: (storage: [UInt8], base: UnsafeRawPointer?, start: Int, end: Int)?
+
+    init(size: Int) {
+        self.size = size
+        self.data.reserveCapacity(size + size / 8)
+    }
+
+    /// Adds `line`; returns a block when one is complete.
+    mutating func append(_ line: Line) -> GzipBlock? {
+        let base = line.storage.withUnsafeBytes { $0.baseAddress.map(UnsafeRawPointer.init) }
+        if let run = self.run, run.base == base, base != nil, line.start == run.end + 1 {
+            self.run!.end = line.end
+        } else {
+            self.copyRun()
+            self.run = (line.storage, base, line.start, line.end)
+        }
+        guard let run = self.run, self.data.count + run.end - run.start + 1 >= self.size else { return nil }
+        self.copyRun()
+        return self.takeBlock()
+    }
+
+    /// The last, partial block, if any.
+    mutating func finish() -> GzipBlock? {
+        self.copyRun()
+        return self.data.isEmpty ? nil : self.takeBlock()
+    }
+
+    private mutating func copyRun() {
+        guard let run = self.run else { return }
+        self.run = nil
+        run.storage.withUnsafeBytes { self.data.append(contentsOf: $0[run.start..<run.end]) }
+        self.data.append(0x0A)
+    }
+
+    private mutating func takeBlock() -> GzipBlock {
+        let block = GzipBlock(data: self.data, dictionary: self.dictionary)
+        self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
+        self.data = []
+        self.data.reserveCapacity(self.size + self.size / 8)
+        return block
     }
 }
