@@ -1,6 +1,10 @@
 import Sluice
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The examples of README.md, verbatim, so they cannot rot. Change both together.
 @Suite("README examples", .timeLimit(.minutes(1)))
 struct ReadmeExampleTests {
@@ -51,5 +55,25 @@ struct ReadmeExampleTests {
         // README end
 
         #expect(counts.result == ["the": 2, "cat": 2, "dog": 1, "a": 1])
+    }
+
+    @Test func filesAndGzip() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("access.log"), Array("GET /a\nGET /health\n".utf8))
+        try Shell.check("printf 'GET /health\\nPOST /b' | gzip -c > '\(directory.file("access.log.gz"))'")
+        let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        defer { cwd.deallocate() }
+        getcwd(cwd, 4096)
+        chdir(directory.path)
+        defer { chdir(cwd) }
+        // README: "Files and gzip"
+        let report = try await Pipeline.lines(from: ["access.log.gz", "access.log"])  // gzip by content; "-": stdin
+            .filter { !$0.contains("GET /health".utf8) }  // `Line`: bytes, no String unless you ask (`.string`)
+            .write(to: "filtered.log.gz", options: WriteOptions(gzipLevel: 6))  // ".gz": gzip; "-": stdout
+            .run()
+        print(report[stage: "read"]?.bytesIn ?? 0, "bytes read,", report[stage: "write"]?.bytesOut ?? 0, "written")
+        // README end
+
+        try Shell.check("test \"$(gzip -dc filtered.log.gz)\" = \"$(printf 'POST /b\\nGET /a')\"")
     }
 }
