@@ -143,6 +143,10 @@ struct LineFramer {
     let maxRecordBytes: Int
     private var carry: [UInt8] = []
     private var carryStart = 0
+    /// The current file, its id in ``LineSources``, and the number of the next line.
+    private var path = ""
+    private var source: Int32 = -1
+    private var nextNumber = 1
 
     init(maxRecordBytes: Int) {
         self.maxRecordBytes = maxRecordBytes
@@ -151,22 +155,31 @@ struct LineFramer {
     /// Appends the complete lines of `chunk` to `lines`; at the end of a file, its last line too (with or without
     /// a final `\n`).
     mutating func frame(_ chunk: ByteChunk, into lines: inout [Line]) throws {
+        if chunk.path != self.path || chunk.offset == 0 && self.carry.isEmpty {
+            self.startFile(chunk.path)
+        }
         let bytes = chunk.bytes
         let count = bytes.count
         var start = 0
+        var number = self.nextNumber
+        let source = self.source
+        defer { self.nextNumber = number }
         try bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return }
             while start < count, let found = memchr(base + start, 0x0A, count - start) {
                 let end = UnsafeRawPointer(found) - base
                 if self.carry.isEmpty {
                     try self.check(length: end - start, at: chunk.offset + start, in: chunk.path)
-                    lines.append(Line(storage: bytes, start: start, end: end))
+                    lines.append(Line(storage: bytes, start: start, end: end, number: number, source: source))
                 } else {
                     try self.check(length: self.carry.count + end - start, at: self.carryStart, in: chunk.path)
                     self.carry.append(contentsOf: buffer[start..<end])
-                    lines.append(Line(bytes: self.carry))
+                    lines.append(
+                        Line(storage: self.carry, start: 0, end: self.carry.count, number: number, source: source)
+                    )
                     self.carry = []
                 }
+                number += 1
                 start = end + 1
             }
         }
@@ -178,15 +191,27 @@ struct LineFramer {
             self.carry.append(contentsOf: bytes[start...])
         }
         if chunk.endOfFile {
+            self.nextNumber = number
             self.finish(into: &lines)
+            number = self.nextNumber
+            self.path = ""
         }
     }
 
     /// Hands out the partial line still carried, as a last line without `\n`.
     mutating func finish(into lines: inout [Line]) {
         guard !self.carry.isEmpty else { return }
-        lines.append(Line(bytes: self.carry))
+        lines.append(
+            Line(storage: self.carry, start: 0, end: self.carry.count, number: self.nextNumber, source: self.source)
+        )
+        self.nextNumber += 1
         self.carry = []
+    }
+
+    private mutating func startFile(_ path: String) {
+        self.path = path
+        self.source = LineSources.shared.id(for: path)
+        self.nextNumber = 1
     }
 
     private func check(length: Int, at offset: Int, in path: String) throws(FileError) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -18,18 +20,30 @@ public struct Line: Sendable {
     @usableFromInline let storage: [UInt8]
     @usableFromInline let start: Int
     @usableFromInline let end: Int
+    /// The line's number in its file (from 1), 0 when unknown.
+    @usableFromInline let number: Int
+    /// The file it was read from, as an id in ``LineSources`` (-1 when unknown): two words, no reference to count.
+    @usableFromInline let source: Int32
 
     @usableFromInline
-    init(storage: [UInt8], start: Int, end: Int) {
+    init(storage: [UInt8], start: Int, end: Int, number: Int = 0, source: Int32 = -1) {
         self.storage = storage
         self.start = start
         self.end = end
+        self.number = number
+        self.source = source
     }
 
     /// A line holding `bytes` (which should not contain `\n`).
     public init(bytes: [UInt8]) {
         self.init(storage: bytes, start: 0, end: bytes.count)
     }
+
+    /// The line's number in the file it was read from (from 1), if it was read from a file.
+    public var lineNumber: Int? { self.number > 0 ? self.number : nil }
+
+    /// The path of the file the line was read from (`"-"` for standard input), if it was read from a file.
+    public var sourcePath: String? { LineSources.shared.path(for: self.source) }
 
     /// A line holding the UTF-8 of `string` (which should not contain `\n`).
     public init(_ string: String) {
@@ -104,5 +118,32 @@ extension Line: CustomStringConvertible, ExpressibleByStringLiteral {
 
     public init(stringLiteral value: String) {
         self.init(value)
+    }
+}
+
+/// The files lines were read from, interned so a ``Line`` carries a small id instead of a counted reference.
+final class LineSources: Sendable {
+    static let shared = LineSources()
+
+    private struct Table {
+        var paths: [String] = []
+        var ids: [String: Int32] = [:]
+    }
+
+    private let table = Mutex(Table())
+
+    func id(for path: String) -> Int32 {
+        self.table.withLock { table in
+            if let id = table.ids[path] { return id }
+            let id = Int32(table.paths.count)
+            table.paths.append(path)
+            table.ids[path] = id
+            return id
+        }
+    }
+
+    func path(for id: Int32) -> String? {
+        guard id >= 0 else { return nil }
+        return self.table.withLock { Int(id) < $0.paths.count ? $0.paths[Int(id)] : nil }
     }
 }

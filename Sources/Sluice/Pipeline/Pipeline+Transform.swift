@@ -7,14 +7,21 @@ extension Pipeline {
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"map"`.
     ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
+    ///   - policy: What to do when the closure throws for a record. Default ``ErrorPolicy/stop``.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func map<Next: Sendable>(
         name: String? = nil,
         on placement: Placement = .cooperative,
+        onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) throws -> Next
     ) -> Pipeline<Next> {
-        self.batchwise(kind: "map", name: name, placement: placement) { try $0.map(transform) }
+        guard policy.isStop else {
+            return self.recordwise(kind: "map", name: name, placement: placement, policy: policy) { record, output, _ in
+                output.append(try transform(record))
+            }
+        }
+        return self.batchwise(kind: "map", name: name, placement: placement) { try $0.map(transform) }
     }
 
     /// Keeps the records for which `isIncluded` returns `true`.
@@ -22,14 +29,24 @@ extension Pipeline {
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"filter"`.
     ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking predicates.
+    ///   - policy: What to do when the closure throws for a record. Default ``ErrorPolicy/stop``.
     ///   - isIncluded: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func filter(
         name: String? = nil,
         on placement: Placement = .cooperative,
+        onError policy: ErrorPolicy = .stop,
         _ isIncluded: @escaping @Sendable (Output) throws -> Bool
     ) -> Pipeline<Output> {
-        self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filter(isIncluded) }
+        guard policy.isStop else {
+            return self.recordwise(kind: "filter", name: name, placement: placement, policy: policy) {
+                record,
+                output,
+                _ in
+                if try isIncluded(record) { output.append(record) }
+            }
+        }
+        return self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filter(isIncluded) }
     }
 
     /// Transforms every record and keeps the non-`nil` results.
@@ -37,14 +54,24 @@ extension Pipeline {
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"compactMap"`.
     ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
+    ///   - policy: What to do when the closure throws for a record. Default ``ErrorPolicy/stop``.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func compactMap<Next: Sendable>(
         name: String? = nil,
         on placement: Placement = .cooperative,
+        onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) throws -> Next?
     ) -> Pipeline<Next> {
-        self.batchwise(kind: "compactMap", name: name, placement: placement) { try $0.compactMap(transform) }
+        guard policy.isStop else {
+            return self.recordwise(kind: "compactMap", name: name, placement: placement, policy: policy) {
+                record,
+                output,
+                _ in
+                if let value = try transform(record) { output.append(value) }
+            }
+        }
+        return self.batchwise(kind: "compactMap", name: name, placement: placement) { try $0.compactMap(transform) }
     }
 
     /// Replaces every record by the elements of the sequence `transform` returns for it.
@@ -55,15 +82,25 @@ extension Pipeline {
     /// - Parameters:
     ///   - name: The stage's name in reports; defaults to `"flatMap"`.
     ///   - placement: Where the stage runs; `.compute` for CPU-heavy or blocking transforms.
+    ///   - policy: What to do when the closure throws for a record. Default ``ErrorPolicy/stop``.
     ///   - transform: Called once per record, in order. A thrown error fails the run.
     @inlinable
     public func flatMap<Segment: Sequence & SendableMetatype>(
         name: String? = nil,
         on placement: Placement = .cooperative,
+        onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) throws -> Segment
     ) -> Pipeline<Segment.Element> where Segment.Element: Sendable {
+        guard policy.isStop else {
+            return self.recordwise(kind: "flatMap", name: name, placement: placement, policy: policy, heldBatches: 2) {
+                record,
+                output,
+                _ in
+                output.append(contentsOf: try transform(record))
+            }
+        }
         // Holds its input batch and the output batch it is filling: two batches.
-        self.through(kind: "flatMap", name: name, heldBatches: 2, placement: placement) { input, output in
+        return self.through(kind: "flatMap", name: name, heldBatches: 2, placement: placement) { input, output in
             let limit = output.batchLimits.maxRecords
             var iterator = input.makeAsyncIterator()
             while let batch = try await iterator.next() {
@@ -88,21 +125,52 @@ extension Pipeline {
     ///
     /// - Parameters:
     ///   - name: The stage's name in reports.
-    ///   - transform: Called once per record, in order. A thrown error fails the run.
+    ///   - timeout: The longest one call may take, on the run's clock; a call that takes longer fails with
+    ///     ``StageTimeoutError``, which the error policy then handles. `nil` (the default): no limit.
+    ///   - policy: What to do when a call throws (or times out). Default ``ErrorPolicy/stop``.
+    ///   - transform: Called once per record, in order.
     @inlinable
     public func stage<Next: Sendable>(
         _ name: String,
+        timeout: Duration? = nil,
+        onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) async throws -> Next
     ) -> Pipeline<Next> {
-        self.through(kind: "stage", name: name, heldBatches: 1) { input, output in
-            var iterator = input.makeAsyncIterator()
-            while let batch = try await iterator.next() {
-                var records: [Next] = []
-                records.reserveCapacity(batch.count)
-                for record in batch {
-                    records.append(try await transform(record))
+        self.recordwise(kind: "stage", name: name, placement: .cooperative, policy: policy, timeout: timeout) {
+            record,
+            output,
+            recordGuard in
+            output.append(try await recordGuard.withTimeout { try await transform(record) })
+        }
+    }
+
+    /// A stage that applies `apply` record by record, under an error policy and an optional timeout.
+    @usableFromInline
+    func recordwise<Next: Sendable>(
+        kind: String,
+        name: String?,
+        placement: Placement,
+        policy: ErrorPolicy,
+        timeout: Duration? = nil,
+        heldBatches: Int = 1,
+        _ apply: @escaping @Sendable (Output, inout [Next], RecordGuard) async throws -> Void
+    ) -> Pipeline<Next> {
+        self.through(kind: kind, name: name, heldBatches: heldBatches, placement: placement) { graph, recorder in
+            let recordGuard = graph.makeRecordGuard(policy: policy, timeout: timeout, recorder: recorder)
+            return { input, output in
+                var iterator = input.makeAsyncIterator()
+                var index = 0
+                while let batch = try await iterator.next() {
+                    var records: [Next] = []
+                    records.reserveCapacity(batch.count)
+                    for record in batch {
+                        try await recordGuard.run(record, index: index) {
+                            try await apply(record, &records, recordGuard)
+                        }
+                        index += 1
+                    }
+                    try await output.send(Batch(records), releasing: iterator.takeHeld())
                 }
-                try await output.send(Batch(records), releasing: iterator.takeHeld())
             }
         }
     }

@@ -131,10 +131,32 @@ extension Pipeline {
         drainsOnFailure: Bool = false,
         body: @escaping @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
     ) -> Pipeline<Next> {
+        self.through(
+            kind: kind,
+            name: name,
+            heldBatches: heldBatches,
+            placement: placement,
+            drainsOnFailure: drainsOnFailure
+        ) { _, _ in body }
+    }
+
+    /// A stage whose body is made while the pipeline is built, with access to the graph and its own recorder.
+    func through<Next: Sendable>(
+        kind: String,
+        name: String?,
+        heldBatches: Int,
+        placement: Placement = .cooperative,
+        drainsOnFailure: Bool = false,
+        prepare:
+            @escaping @Sendable (PipelineGraph, StageRecorder) -> (
+                @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
+            )
+    ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
             let input = graph.makeEdge(of: Output.self)
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
+            let body = prepare(graph, recorder)
             let stageInput = StageInput(channel: input.channel, recorder: recorder, flight: graph.flight)
             graph.addProducingStage(
                 recorder,

@@ -34,6 +34,9 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
                 outcome = .failure(error)
             }
         }
+        for destination in graph.deadLetters {
+            destination.close()
+        }
         // A pool made for this run ends with it: no thread outlives the run, whatever its outcome.
         await graph.ownedPool?.shutdown()
         return try outcome.get()

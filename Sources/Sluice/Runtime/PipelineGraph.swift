@@ -23,6 +23,8 @@ final class PipelineGraph {
     private(set) var ownedPool: ComputePool?
     /// The first problem found while building (a bad stage setting, a pool that could not start).
     private(set) var buildError: (any Error)?
+    /// Dead-letter destinations used by the run, closed when it ends.
+    private(set) var deadLetters: [DeadLetters] = []
 
     /// - Precondition: `options` were validated.
     init(options: RunOptions) {
@@ -80,6 +82,38 @@ final class PipelineGraph {
             self.fail(error)
             return nil
         }
+    }
+
+    /// The guard that applies `policy` and `timeout` to the records of the stage `recorder` records.
+    func makeRecordGuard(policy: ErrorPolicy, timeout: Duration?, recorder: StageRecorder) -> RecordGuard {
+        var pool: ComputePool?
+        if case .deadLetter(let destination) = policy.base {
+            self.deadLetters.append(destination)
+            pool = self.computePool()
+        } else if case .retry(_, .deadLetter(let destination)) = policy.base {
+            self.deadLetters.append(destination)
+            pool = self.computePool()
+        }
+        if let timeout, timeout <= .zero {
+            self.fail(
+                ConfigurationError(setting: "\(recorder.name).timeout", value: 0, requirement: "must be positive")
+            )
+        }
+        if case .retry(let retry, _) = policy.base {
+            do {
+                try ConfigurationError.requirePositive(retry.maxAttempts, "\(recorder.name).retry.maxAttempts")
+            } catch {
+                self.fail(error)
+            }
+        }
+        return RecordGuard(
+            policy: policy.base,
+            stage: recorder.name,
+            clock: self.options.clock,
+            timeout: timeout,
+            recorder: recorder,
+            pool: pool
+        )
     }
 
     /// Adds a stage that sends into `edges`, registering it as one of their producers.

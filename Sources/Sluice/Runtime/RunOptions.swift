@@ -17,6 +17,9 @@ public struct RunOptions: Sendable {
     /// How many threads a pool created by the run gets (ignored when ``computePool`` is set). Defaults to
     /// ``ComputePool/activeProcessorCount``.
     public var computeThreads: Int?
+    /// The clock every wait of the run uses: retry backoff, timeouts, the drain deadline. Tests inject a manual
+    /// clock. Default `ContinuousClock()`.
+    public var clock: any Clock<Duration> = ContinuousClock()
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()

@@ -29,6 +29,12 @@ public struct StageReport: Sendable, Hashable {
     /// Bytes the stage put out, for stages that handle bytes: a file source counts the decoded bytes, a file sink
     /// the bytes written as stored (compressed for gzip).
     public var bytesOut: Int
+    /// Records dropped by the stage's ``ErrorPolicy/skip`` policy.
+    public var skipped: Int
+    /// Retries made under the stage's ``ErrorPolicy/retry(_:otherwise:)`` policy.
+    public var retries: Int
+    /// Records sent to dead letters by the stage's policy.
+    public var deadLettered: Int
 }
 
 /// The outcome of ``RunnablePipeline/run(_:)``: the sink's result and what every stage did.

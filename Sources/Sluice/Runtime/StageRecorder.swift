@@ -34,6 +34,10 @@ final class StageRecorder: Sendable {
     /// Bytes a byte-handling stage read (as stored, e.g. compressed) and wrote (as stored).
     let bytesIn = Atomic<Int>(0)
     let bytesOut = Atomic<Int>(0)
+    /// Records handled by the stage's error policy.
+    let skipped = Atomic<Int>(0)
+    let retries = Atomic<Int>(0)
+    let deadLettered = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
     /// For parallel stages: time the workers spent working, and how many workers there are.
     let workerNanoseconds = Atomic<UInt64>(0)
@@ -95,7 +99,10 @@ final class StageRecorder: Sendable {
             blockedOnOutput: .nanoseconds(Int64(blocked)),
             blockedSends: self.blockedSends.load(ordering: .relaxed),
             bytesIn: self.bytesIn.load(ordering: .relaxed),
-            bytesOut: self.bytesOut.load(ordering: .relaxed)
+            bytesOut: self.bytesOut.load(ordering: .relaxed),
+            skipped: self.skipped.load(ordering: .relaxed),
+            retries: self.retries.load(ordering: .relaxed),
+            deadLettered: self.deadLettered.load(ordering: .relaxed)
         )
     }
 
