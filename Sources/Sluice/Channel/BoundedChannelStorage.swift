@@ -31,12 +31,20 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
 
     /// Delivers `element`, suspending while the channel is full.
     ///
-    /// - Parameter onPark: called once if the sender had to wait, after it is parked (a hook for statistics and
-    ///   tests; it runs outside the lock).
+    /// - Parameters:
+    ///   - onPark: called once if the sender had to wait, after it is parked (a hook for statistics and tests; it
+    ///     runs outside the lock).
+    ///   - cancellable: `false` for an element that must reach a consumer that is still there even if the sending
+    ///     task is cancelled (a source handing over what it read before a shutdown). Only the consumer going
+    ///     away, or the channel closing, ends such a send.
     /// - Returns: whether the sender had to wait.
     @discardableResult
-    func send(_ element: Element, onPark: (@Sendable () -> Void)? = nil) async throws -> Bool {
-        if Task.isCancelled { throw CancellationError() }
+    func send(
+        _ element: Element,
+        onPark: (@Sendable () -> Void)? = nil,
+        cancellable: Bool = true
+    ) async throws -> Bool {
+        if cancellable && Task.isCancelled { throw CancellationError() }
         let action = self.state.withLock { machine in
             let action = machine.send()
             if case .yield = action {
@@ -50,38 +58,47 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         case .fail(let error):
             throw error
         case .suspend(let id):
-            try await self.suspendSend(element, id: id, onPark: onPark)
+            if cancellable {
+                try await withTaskCancellationHandler {
+                    try await self.suspendSend(element, id: id, onPark: onPark, cancellable: true)
+                } onCancel: {
+                    let sender = self.state.withLock { $0.sendCancelled(id: id) }
+                    sender?.resume(throwing: CancellationError())
+                }
+            } else {
+                try await self.suspendSend(element, id: id, onPark: onPark, cancellable: false)
+            }
             return true
         }
     }
 
-    private func suspendSend(_ element: Element, id: UInt64, onPark: (@Sendable () -> Void)?) async throws {
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (sender: UnsafeContinuation<Void, any Error>) in
-                let action = self.state.withLock { machine in
-                    let action = machine.sendSuspended(
-                        id: id,
-                        element: element,
-                        continuation: sender,
-                        isCancelled: Task.isCancelled
-                    )
-                    if case .yieldAndResume = action {
-                        self.continuation.yield(element)
-                    }
-                    return action
+    private func suspendSend(
+        _ element: Element,
+        id: UInt64,
+        onPark: (@Sendable () -> Void)?,
+        cancellable: Bool
+    ) async throws {
+        try await withUnsafeThrowingContinuation { (sender: UnsafeContinuation<Void, any Error>) in
+            let action = self.state.withLock { machine in
+                let action = machine.sendSuspended(
+                    id: id,
+                    element: element,
+                    continuation: sender,
+                    isCancelled: cancellable && Task.isCancelled
+                )
+                if case .yieldAndResume = action {
+                    self.continuation.yield(element)
                 }
-                switch action {
-                case .parked:
-                    onPark?()
-                case .yieldAndResume:
-                    sender.resume()
-                case .resume(let error):
-                    sender.resume(throwing: error)
-                }
+                return action
             }
-        } onCancel: {
-            let sender = self.state.withLock { $0.sendCancelled(id: id) }
-            sender?.resume(throwing: CancellationError())
+            switch action {
+            case .parked:
+                onPark?()
+            case .yieldAndResume:
+                sender.resume()
+            case .resume(let error):
+                sender.resume(throwing: error)
+            }
         }
     }
 

@@ -100,6 +100,12 @@ final class GzipDecoder {
         }
     }
 
+    /// The decoded chunks produced so far, the partial one included, when decoding stops early on purpose.
+    func takeRemainingChunks() -> [[UInt8]] {
+        self.flushPartialChunk()
+        return self.takeChunks()
+    }
+
     /// The decoded chunks produced so far, in order.
     func takeChunks() -> [[UInt8]] {
         defer { self.ready.removeAll(keepingCapacity: true) }

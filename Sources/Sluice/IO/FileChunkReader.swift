@@ -27,6 +27,8 @@ struct ByteChunk: Sendable, ByteSized {
 final class FileChunkReader {
     private let paths: [String]
     private let chunkSize: Int
+    private let shutdown: ShutdownSignal?
+    private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
     private var decoder: GzipDecoder?
@@ -38,9 +40,10 @@ final class FileChunkReader {
     private(set) var totalStored = 0
     private(set) var totalDecoded = 0
 
-    init(paths: [String], chunkSize: Int) {
+    init(paths: [String], chunkSize: Int, shutdown: ShutdownSignal? = nil) {
         self.paths = paths
         self.chunkSize = chunkSize
+        self.shutdown = shutdown
     }
 
     /// The next decoded chunks, in order; an empty array once every file was read.
@@ -53,16 +56,48 @@ final class FileChunkReader {
             throw error
         }
         while true {
+            guard !self.stopped else { return [] }
             guard let file = self.file else {
-                guard self.nextPath < self.paths.count else { return [] }
+                guard self.nextPath < self.paths.count, !(self.shutdown?.isRequested ?? false) else { return [] }
                 try self.open(self.paths[self.nextPath])
                 self.nextPath += 1
                 continue
             }
+            if let head = self.pendingHead {
+                // The bytes read to sniff the format go on at once: on a pipe, more may not come for a while.
+                self.pendingHead = nil
+                let chunks = try self.decode(head, endOfFile: false, from: file)
+                if !chunks.isEmpty { return chunks }
+                continue
+            }
+            if let shutdown = self.shutdown {
+                if shutdown.isRequested { return self.stop(file) }
+                if try !file.waitUntilReadable(orWoken: shutdown.wakeDescriptor) { return self.stop(file) }
+            }
             let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
-            let chunks = try self.decode(raw, from: file)
+            let chunks = try self.decode(raw, endOfFile: raw.isEmpty, from: file)
             if !chunks.isEmpty { return chunks }
         }
+    }
+
+    /// A graceful shutdown: stop reading, and hand on what was decoded (a gzip member cut short is not an error
+    /// here — the reading stopped on purpose).
+    private func stop(_ file: FileDescriptor) -> [ByteChunk] {
+        self.stopped = true
+        var decoded = self.decoder?.takeRemainingChunks() ?? []
+        if let head = self.pendingHead, self.decoder == nil {
+            decoded.append(head)
+            self.pendingHead = nil
+        }
+        var chunks: [ByteChunk] = []
+        for bytes in decoded {
+            chunks.append(ByteChunk(bytes: bytes, path: file.path, offset: self.decodedOffset, endOfFile: false))
+            self.decodedOffset += bytes.count
+            self.totalDecoded += bytes.count
+        }
+        chunks.append(ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true))
+        self.close()
+        return chunks
     }
 
     /// Closes the current file, if any (after an error, or when the reading stage stops early).
@@ -94,13 +129,7 @@ final class FileChunkReader {
     /// The first bytes read while sniffing, still to be decoded.
     private var pendingHead: [UInt8]?
 
-    private func decode(_ raw: [UInt8], from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
-        var input = raw
-        if let head = self.pendingHead {
-            self.pendingHead = nil
-            input = head + raw
-        }
-        let endOfFile = raw.isEmpty
+    private func decode(_ input: [UInt8], endOfFile: Bool, from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
         self.storedOffset += input.count
         self.totalStored += input.count
         var decoded: [[UInt8]]

@@ -45,6 +45,22 @@ struct FileDescriptor {
         return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
     }
 
+    /// Waits until the file can be read or `wake` becomes readable; returns `false` for the latter.
+    ///
+    /// This is what keeps a silent pipe from holding a graceful shutdown hostage: the read waits on the shutdown
+    /// signal's descriptor too.
+    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    func waitUntilReadable(orWoken wake: Int32) throws(FileError) -> Bool {
+        var descriptors = [
+            pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+        ]
+        while poll(&descriptors, 2, -1) < 0 {
+            guard errno == EINTR else { throw FileError.system(errno, "poll", path: self.path) }
+        }
+        return descriptors[1].revents & Int16(POLLIN) == 0
+    }
+
     /// Reads up to `count` bytes; an empty array means the end of the file.
     @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
     func read(upTo count: Int, offset: Int) throws(FileError) -> [UInt8] {

@@ -20,7 +20,7 @@ extension Pipeline where Output == Line {
     public static func lines(from paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
         let inputs = paths.isEmpty ? ["-"] : paths
         let chunks = Pipeline<ByteChunk>.source(kind: "read", name: "read", placement: .compute) { output in
-            let reader = FileChunkReader(paths: inputs, chunkSize: options.chunkSize)
+            let reader = FileChunkReader(paths: inputs, chunkSize: options.chunkSize, shutdown: output.shutdown)
             defer { reader.close() }
             var counted = (stored: 0, decoded: 0)
             while true {

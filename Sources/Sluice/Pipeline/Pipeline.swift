@@ -55,6 +55,7 @@ extension Pipeline {
                     try await output.send(Batch(records), releasing: 0)
                     records = []
                     records.reserveCapacity(limit)
+                    if output.isShutdownRequested { break }
                 }
             }
             try await output.send(Batch(records), releasing: 0)
@@ -72,9 +73,7 @@ extension Pipeline {
     public static func from<S: AsyncSequence & Sendable>(_ sequence: S, name: String? = nil) -> Pipeline<Output>
     where S.Element == Output {
         .source(kind: "source", name: name) { output in
-            for try await record in sequence {
-                try await output.emit(record)
-            }
+            try await AsyncSequenceReader.forward(sequence, to: output)
         }
     }
 

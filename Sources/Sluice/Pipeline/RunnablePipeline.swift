@@ -1,3 +1,5 @@
+import ServiceLifecycle
+
 /// A complete pipeline — sources, stages and a sink — ready to run.
 ///
 /// Made by ending a ``Pipeline`` with a sink: `forEach`, `collect`, `reduce`, `drain`, or `to(_:)`.
@@ -29,7 +31,15 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
             outcome = .failure(error)
         } else {
             do {
-                outcome = .success(try await PipelineRunner.run(graph, result: slot))
+                // Inside a ServiceGroup, the group's graceful shutdown drains the run; elsewhere this does nothing.
+                let shutdown = graph.shutdown
+                outcome = .success(
+                    try await withGracefulShutdownHandler {
+                        try await PipelineRunner.run(graph, result: slot)
+                    } onGracefulShutdown: {
+                        shutdown.requestShutdown()
+                    }
+                )
             } catch {
                 outcome = .failure(error)
             }

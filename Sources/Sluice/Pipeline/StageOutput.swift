@@ -24,11 +24,19 @@ public final class StageOutput<Record: Sendable> {
 
     /// Set when every downstream consumer went away: the stage can stop, nobody needs its output.
     private(set) var downstreamGone = false
+    @usableFromInline let shutdown: ShutdownSignal
 
-    init(edges: [OutputEdge<Record>], recorder: StageRecorder, flight: FlightCounter, options: RunOptions) {
+    init(
+        edges: [OutputEdge<Record>],
+        recorder: StageRecorder,
+        flight: FlightCounter,
+        options: RunOptions,
+        shutdown: ShutdownSignal
+    ) {
         self.edges = edges
         self.recorder = recorder
         self.flight = flight
+        self.shutdown = shutdown
         self.batchLimits = options.batch
         if let hook = options.hooks.onSendSuspended {
             let name = recorder.name
@@ -37,6 +45,12 @@ public final class StageOutput<Record: Sendable> {
             self.onPark = nil
         }
     }
+
+    /// Whether the run is shutting down gracefully: a source should stop reading and return, and the engine
+    /// sends on everything it already emitted. A source that blocks waiting for input should check it between
+    /// waits (Sluice's own sources also wake up from a blocked read).
+    @inlinable
+    public var isShutdownRequested: Bool { self.shutdown.isRequested }
 
     /// Sends `batch` downstream, split into several if it exceeds the run's batch limits.
     ///

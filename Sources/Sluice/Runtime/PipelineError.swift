@@ -46,6 +46,19 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A graceful shutdown did not finish draining within ``RunOptions/drainDeadline``; the run was cancelled.
+public struct DrainDeadlineExceeded: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The deadline that passed.
+    public var deadline: Duration
+    /// The stages still busy when it passed: where the drain was stuck.
+    public var busyStages: [String]
+
+    public var description: String {
+        "the drain deadline of \(self.deadline) passed with stages still busy: "
+            + self.busyStages.joined(separator: ", ")
+    }
+}
+
 /// A failure of an input stage (a source, the line framer) that travels down the channels after every record read
 /// before it, so nothing read is lost; the sink rethrows it and the runner reports the stage it came from.
 struct UpstreamFailure: Error {

@@ -13,6 +13,8 @@ final class PipelineGraph {
 
     let options: RunOptions
     let flight = FlightCounter()
+    /// Raised to drain the run: the caller's signal, or one of the run's own (for service-lifecycle).
+    let shutdown: ShutdownSignal
     private(set) var nodes: [Node] = []
     /// The promised bound on records in flight: channel capacities plus what each stage may hold.
     private(set) var recordsInFlightBound = 0
@@ -29,6 +31,7 @@ final class PipelineGraph {
     /// - Precondition: `options` were validated.
     init(options: RunOptions) {
         self.options = options
+        self.shutdown = options.shutdown ?? ShutdownSignal()
     }
 
     var sinkCount: Int { self.nodes.count { $0.isSink } }
@@ -137,8 +140,15 @@ final class PipelineGraph {
         }
         let flight = self.flight
         let options = self.options
+        let shutdown = self.shutdown
         self.addStage(recorder, heldBatches: heldBatches, isSink: false, placement: placement) {
-            let output = StageOutput(edges: edges, recorder: recorder, flight: flight, options: options)
+            let output = StageOutput(
+                edges: edges,
+                recorder: recorder,
+                flight: flight,
+                options: options,
+                shutdown: shutdown
+            )
             do {
                 try await body(output)
                 try await output.flush()

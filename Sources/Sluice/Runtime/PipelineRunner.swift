@@ -6,7 +6,11 @@ import Synchronization
 enum PipelineRunner {
     private enum Outcome: Sendable {
         case finished(index: Int)
-        case failed
+        case failed(index: Int)
+        /// The drain deadline passed after a shutdown request.
+        case deadlinePassed
+        /// The deadline watcher ended without the deadline passing.
+        case watcherEnded
     }
 
     static func run<Result: Sendable>(
@@ -15,35 +19,54 @@ enum PipelineRunner {
     ) async throws -> RunReport<Result> {
         let nodes = graph.nodes
         let failures = FailureRecorder()
+        let onStageEnded = graph.options.hooks.onStageEnded
         let start = monotonicNanoseconds()
 
         await withTaskGroup(of: Outcome.self) { group in
             for (index, node) in nodes.enumerated() {
                 group.addTask(executorPreference: node.executor) {
                     node.recorder.startNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed)
-                    defer { node.recorder.endNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed) }
+                    defer {
+                        node.recorder.endNanoseconds.store(monotonicNanoseconds(), ordering: .relaxed)
+                        onStageEnded?(node.recorder.name)
+                    }
                     do {
                         try await node.body()
                         return .finished(index: index)
                     } catch {
                         failures.record(error, stage: node.recorder.name)
-                        return .failed
+                        return .failed(index: index)
                     }
                 }
             }
+            let (shutdown, clock, deadline) = (graph.shutdown, graph.options.clock, graph.options.drainDeadline)
+            group.addTask {
+                // Once a shutdown is requested, the stages have `deadline` to drain.
+                await shutdown.wait()
+                guard let deadline, !Task.isCancelled else { return .watcherEnded }
+                do {
+                    try await clock.sleep(for: deadline)
+                } catch {
+                    return .watcherEnded
+                }
+                return .deadlinePassed
+            }
 
+            var running = Set(nodes.indices)
             var sinksRunning = graph.sinkCount
             var stopping = false
             for await outcome in group {
                 switch outcome {
-                case .failed:
+                case .failed(let index):
+                    running.remove(index)
                     // The first failure stops everything else; what the others throw next is a consequence.
                     if !stopping {
                         stopping = true
                         group.cancelAll()
                     }
                 case .finished(let index):
-                    guard nodes[index].isSink else { continue }
+                    running.remove(index)
+                    guard nodes[index].isSink else { break }
                     sinksRunning -= 1
                     if sinksRunning == 0 && !stopping {
                         // Every sink is done: whatever the upstream stages still do, nobody will consume it.
@@ -51,6 +74,21 @@ enum PipelineRunner {
                         failures.close()
                         group.cancelAll()
                     }
+                case .deadlinePassed:
+                    guard !running.isEmpty else { break }
+                    let busy = running.sorted().map { nodes[$0].recorder.name }
+                    failures.record(
+                        DrainDeadlineExceeded(deadline: deadline ?? .zero, busyStages: busy),
+                        stage: busy[0]
+                    )
+                    stopping = true
+                    group.cancelAll()
+                case .watcherEnded:
+                    break
+                }
+                if running.isEmpty {
+                    // Every stage ended: stop the deadline watcher too.
+                    group.cancelAll()
                 }
             }
         }
@@ -68,7 +106,8 @@ enum PipelineRunner {
             stages: nodes.map { $0.recorder.report(runEnd: end) },
             wallTime: .nanoseconds(Int64(end &- start)),
             peakRecordsInFlight: graph.flight.peak,
-            recordsInFlightBound: graph.recordsInFlightBound
+            recordsInFlightBound: graph.recordsInFlightBound,
+            interrupted: graph.shutdown.isRequested
         )
     }
 }

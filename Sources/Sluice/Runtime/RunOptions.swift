@@ -20,6 +20,12 @@ public struct RunOptions: Sendable {
     /// The clock every wait of the run uses: retry backoff, timeouts, the drain deadline. Tests inject a manual
     /// clock. Default `ContinuousClock()`.
     public var clock: any Clock<Duration> = ContinuousClock()
+    /// A signal to request a graceful shutdown of the run from outside (see ``ShutdownSignal``). Inside a
+    /// `ServiceGroup` the run also shuts down gracefully with the group, without it.
+    public var shutdown: ShutdownSignal?
+    /// How long a graceful shutdown may take to drain before the run is cancelled, on ``clock``; the error then
+    /// names the stages still busy. `nil`: no limit. Default 30 seconds.
+    public var drainDeadline: Duration? = .seconds(30)
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()
@@ -56,6 +62,8 @@ public struct RunOptions: Sendable {
         var onSendSuspended: (@Sendable (String) -> Void)?
         /// Called when a parallel stage has `reorderWindow` batches out and waits, with the stage's name.
         var onReorderWindowFull: (@Sendable (String) -> Void)?
+        /// Called when a stage's task ends, with the stage's name.
+        var onStageEnded: (@Sendable (String) -> Void)?
         /// Called with the compute pool a run creates for itself, right after it starts.
         var onComputePoolCreated: (@Sendable (ComputePool) -> Void)?
     }

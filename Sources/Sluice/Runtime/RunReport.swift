@@ -50,6 +50,9 @@ public struct RunReport<Result: Sendable>: Sendable {
     /// The bound the engine guarantees for ``peakRecordsInFlight``: the sum over channels of
     /// `capacity × maxRecords`, plus the batches each stage may hold while working.
     public var recordsInFlightBound: Int
+    /// Whether the run ended because of a graceful shutdown: the sources stopped early, and everything they had
+    /// read went through.
+    public var interrupted: Bool
 
     /// The stage with the most busy time: the one to speed up (or parallelise) first.
     public var bottleneck: StageReport? {
