@@ -25,7 +25,12 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: self.channel.makeAsyncIterator(), recorder: self.recorder, flight: self.flight)
+        Iterator(
+            base: self.channel.makeAsyncIterator(),
+            storage: self.channel.storage,
+            recorder: self.recorder,
+            flight: self.flight
+        )
     }
 
     /// Receives the batches of a ``StageInput``.
@@ -33,13 +38,20 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         public typealias Failure = any Error
 
         private var base: BoundedChannel<Batch<Record>>.Iterator
+        private let storage: BoundedChannelStorage<Batch<Record>>
         private let recorder: StageRecorder
         private let flight: FlightCounter
         /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
         private var held = 0
 
-        init(base: BoundedChannel<Batch<Record>>.Iterator, recorder: StageRecorder, flight: FlightCounter) {
+        init(
+            base: BoundedChannel<Batch<Record>>.Iterator,
+            storage: BoundedChannelStorage<Batch<Record>>,
+            recorder: StageRecorder,
+            flight: FlightCounter
+        ) {
             self.base = base
+            self.storage = storage
             self.recorder = recorder
             self.flight = flight
         }
@@ -55,6 +67,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
                 return nil
             }
             self.recorder.received(batch.count, waited: monotonicNanoseconds() &- start)
+            self.recorder.metrics.channelDepth.record(self.storage.buffered)
             self.held = batch.count
             return batch
         }

@@ -1,3 +1,5 @@
+import Logging
+
 /// Applies a stage's ``ErrorPolicy`` (and timeout) to one record at a time.
 ///
 /// Only stages with a policy other than `.stop`, or a timeout, go through it: the per-batch fast path of the
@@ -11,6 +13,7 @@ struct RecordGuard: Sendable {
     let recorder: StageRecorder
     /// The pool that dead-letter files are written on.
     let pool: ComputePool?
+    let logger: Logger
 
     /// Runs `body` for `record`, following the policy if it throws.
     ///
@@ -26,28 +29,23 @@ struct RecordGuard: Sendable {
                 try await body()
                 return
             } catch let error where !(error is CancellationError) {
-                switch self.policy {
-                case .stop:
-                    throw RecordFailure(index: index, underlying: error)
-                case .skip:
-                    self.recorder.skipped.wrappingAdd(1, ordering: .relaxed)
-                    return
-                case .deadLetter(let destination):
-                    try await destination.send(
-                        DeadLetter.make(record, error: error, stage: self.stage),
-                        pool: self.pool
-                    )
-                    self.recorder.deadLettered.wrappingAdd(1, ordering: .relaxed)
-                    return
-                case .retry(let retry, let fallback):
-                    guard attempt < retry.maxAttempts else {
-                        try await self.follow(fallback, record: record, index: index, error: error)
-                        return
-                    }
-                    self.recorder.retries.wrappingAdd(1, ordering: .relaxed)
-                    try await self.clock.sleep(for: retry.delay(after: attempt, random: Double.random(in: 0..<1)))
-                    attempt += 1
+                guard case .retry(let retry, let fallback) = self.policy else {
+                    return try await self.follow(self.policy, record: record, index: index, error: error)
                 }
+                guard attempt < retry.maxAttempts else {
+                    return try await self.follow(fallback, record: record, index: index, error: error)
+                }
+                self.recorder.retried()
+                let delay = retry.delay(after: attempt, random: Double.random(in: 0..<1))
+                self.logger.info(
+                    "retrying a record",
+                    metadata: [
+                        "stage": "\(self.stage)", "record-index": "\(index)", "attempt": "\(attempt + 1)",
+                        "delay": "\(delay)", "error": "\(error)",
+                    ]
+                )
+                try await self.clock.sleep(for: delay)
+                attempt += 1
             }
         }
     }
@@ -70,18 +68,24 @@ struct RecordGuard: Sendable {
         }
     }
 
+    /// Handles a record's error under `policy` (not a retry: retries are used up or not configured).
     private func follow<Record: Sendable>(
-        _ fallback: ErrorPolicy.Base,
+        _ policy: ErrorPolicy.Base,
         record: Record,
         index: Int,
         error: any Error
     ) async throws {
-        switch fallback {
+        switch policy {
         case .skip:
-            self.recorder.skipped.wrappingAdd(1, ordering: .relaxed)
+            self.recorder.skippedRecord()
         case .deadLetter(let destination):
-            try await destination.send(DeadLetter.make(record, error: error, stage: self.stage), pool: self.pool)
-            self.recorder.deadLettered.wrappingAdd(1, ordering: .relaxed)
+            let letter = DeadLetter.make(record, error: error, stage: self.stage)
+            try await destination.send(letter, pool: self.pool)
+            self.recorder.deadLetteredRecord()
+            var metadata: Logger.Metadata = ["stage": "\(self.stage)", "record-index": "\(index)", "error": "\(error)"]
+            if let source = letter.source { metadata["source"] = "\(source)" }
+            if let line = letter.line { metadata["line"] = "\(line)" }
+            self.logger.warning("record sent to dead letters", metadata: metadata)
         case .stop, .retry:
             throw RecordFailure(index: index, underlying: error)
         }

@@ -1,3 +1,6 @@
+import CoreMetrics
+import Logging
+
 /// The stages and channels of one run, assembled before anything starts.
 ///
 /// Building happens synchronously, in the task that calls `run()`: every channel and every producer count exists
@@ -29,9 +32,17 @@ final class PipelineGraph {
     private(set) var deadLetters: [DeadLetters] = []
 
     /// - Precondition: `options` were validated.
+    /// The run's logger, with the pipeline's name as metadata.
+    let logger: Logger
+    private let metricsFactory: any MetricsFactory
+
     init(options: RunOptions) {
         self.options = options
         self.shutdown = options.shutdown ?? ShutdownSignal()
+        var logger = options.logger
+        logger[metadataKey: "pipeline"] = "\(options.name)"
+        self.logger = logger
+        self.metricsFactory = options.metricsFactory ?? MetricsSystem.factory
     }
 
     var sinkCount: Int { self.nodes.count { $0.isSink } }
@@ -51,7 +62,9 @@ final class PipelineGraph {
         let base = name ?? kind
         let uses = self.namesInUse[base, default: 0] + 1
         self.namesInUse[base] = uses
-        return StageRecorder(name: uses == 1 ? base : "\(base)#\(uses)", kind: kind)
+        let name = uses == 1 ? base : "\(base)#\(uses)"
+        let metrics = StageMetrics(pipeline: self.options.name, stage: name, factory: self.metricsFactory)
+        return StageRecorder(name: name, kind: kind, metrics: metrics)
     }
 
     /// Records a problem found while building; the run throws it before starting anything.
@@ -115,7 +128,8 @@ final class PipelineGraph {
             clock: self.options.clock,
             timeout: timeout,
             recorder: recorder,
-            pool: pool
+            pool: pool,
+            logger: self.logger
         )
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Runs every stage of a graph in one task group, and decides how the run ended.
@@ -20,6 +21,11 @@ enum PipelineRunner {
         let nodes = graph.nodes
         let failures = FailureRecorder()
         let onStageEnded = graph.options.hooks.onStageEnded
+        let logger = graph.logger
+        logger.info(
+            "pipeline started",
+            metadata: ["stages": "\(nodes.map(\.recorder.name).joined(separator: " -> "))"]
+        )
         let start = monotonicNanoseconds()
 
         await withTaskGroup(of: Outcome.self) { group in
@@ -43,7 +49,12 @@ enum PipelineRunner {
             group.addTask {
                 // Once a shutdown is requested, the stages have `deadline` to drain.
                 await shutdown.wait()
-                guard let deadline, !Task.isCancelled else { return .watcherEnded }
+                guard !Task.isCancelled else { return .watcherEnded }
+                logger.notice(
+                    "shutdown requested: sources stop, records in flight drain",
+                    metadata: ["drain-deadline": "\(deadline.map { "\($0)" } ?? "none")"]
+                )
+                guard let deadline else { return .watcherEnded }
                 do {
                     try await clock.sleep(for: deadline)
                 } catch {
@@ -77,6 +88,10 @@ enum PipelineRunner {
                 case .deadlinePassed:
                     guard !running.isEmpty else { break }
                     let busy = running.sorted().map { nodes[$0].recorder.name }
+                    logger.error(
+                        "drain deadline passed: cancelling the run",
+                        metadata: ["busy-stages": "\(busy.joined(separator: ", "))"]
+                    )
                     failures.record(
                         DrainDeadlineExceeded(deadline: deadline ?? .zero, busyStages: busy),
                         stage: busy[0]
@@ -95,19 +110,33 @@ enum PipelineRunner {
 
         let end = monotonicNanoseconds()
         if let failure = failures.rootCause(callerCancelled: Task.isCancelled) {
+            if let failure = failure as? PipelineError {
+                nodes.first { $0.recorder.name == failure.stage }?.recorder.metrics.errors.increment()
+                logger.error(
+                    "pipeline failed",
+                    metadata: ["stage": "\(failure.stage)", "error": "\(failure.underlying)"]
+                )
+            } else {
+                logger.notice("pipeline cancelled")
+            }
             throw failure
         }
         guard let result = slot.take() else {
             // Unreachable unless a sink returned without its result: a bug, reported rather than hidden.
             preconditionFailure("the pipeline's sink finished without a result")
         }
+        let interrupted = graph.shutdown.isRequested
+        logger.info(
+            interrupted ? "pipeline drained after a shutdown request" : "pipeline finished",
+            metadata: ["wall-time": "\(Duration.nanoseconds(Int64(end &- start)))"]
+        )
         return RunReport(
             result: result,
             stages: nodes.map { $0.recorder.report(runEnd: end) },
             wallTime: .nanoseconds(Int64(end &- start)),
             peakRecordsInFlight: graph.flight.peak,
             recordsInFlightBound: graph.recordsInFlightBound,
-            interrupted: graph.shutdown.isRequested
+            interrupted: interrupted
         )
     }
 }

@@ -1,3 +1,6 @@
+public import CoreMetrics
+public import Logging
+
 /// Settings for one run of a pipeline.
 ///
 /// ```swift
@@ -7,6 +10,14 @@
 /// let report = try await pipeline.run(options)
 /// ```
 public struct RunOptions: Sendable {
+    /// The pipeline's name, in logs and metrics. Default `"pipeline"`.
+    public var name = "pipeline"
+    /// Where the run logs its lifecycle — start, shutdown requested, drained, errors, retries, dead letters —
+    /// with `pipeline` and `stage` metadata. Default: no logging.
+    public var logger = Logger(label: "sluice", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// The swift-metrics factory for the per-stage `sluice_stage_*` metrics; `nil` (the default) uses the
+    /// process's `MetricsSystem`, which reports nothing unless the application bootstraps a backend.
+    public var metricsFactory: (any MetricsFactory)?
     /// How many batches each channel between two stages holds before the upstream stage waits. Default 4.
     public var channelCapacity: Int
     /// How large each batch may grow.

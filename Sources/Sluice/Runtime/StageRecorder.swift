@@ -24,6 +24,8 @@ func monotonicNanoseconds() -> UInt64 {
 final class StageRecorder: Sendable {
     let name: String
     let kind: String
+    /// The stage's swift-metrics instruments.
+    let metrics: StageMetrics
     let recordsIn = Atomic<Int>(0)
     let batchesIn = Atomic<Int>(0)
     let recordsOut = Atomic<Int>(0)
@@ -44,12 +46,14 @@ final class StageRecorder: Sendable {
     let workers = Atomic<Int>(0)
     let endNanoseconds = Atomic<UInt64>(0)
 
-    init(name: String, kind: String) {
+    init(name: String, kind: String, metrics: StageMetrics) {
         self.name = name
         self.kind = kind
+        self.metrics = metrics
     }
 
     func received(_ records: Int, waited nanoseconds: UInt64) {
+        self.metrics.recordsIn.increment(by: records)
         self.recordsIn.wrappingAdd(records, ordering: .relaxed)
         self.batchesIn.wrappingAdd(1, ordering: .relaxed)
         self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
@@ -60,12 +64,29 @@ final class StageRecorder: Sendable {
     }
 
     func sent(_ records: Int, blocked nanoseconds: UInt64, suspended: Bool) {
+        self.metrics.recordsOut.increment(by: records)
         self.recordsOut.wrappingAdd(records, ordering: .relaxed)
         self.batchesOut.wrappingAdd(1, ordering: .relaxed)
         self.blockedNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
         if suspended {
             self.blockedSends.wrappingAdd(1, ordering: .relaxed)
+            self.metrics.blocked.recordNanoseconds(Int64(nanoseconds))
         }
+    }
+
+    func skippedRecord() {
+        self.skipped.wrappingAdd(1, ordering: .relaxed)
+        self.metrics.skipped.increment()
+    }
+
+    func retried() {
+        self.retries.wrappingAdd(1, ordering: .relaxed)
+        self.metrics.retries.increment()
+    }
+
+    func deadLetteredRecord() {
+        self.deadLettered.wrappingAdd(1, ordering: .relaxed)
+        self.metrics.deadLetters.increment()
     }
 
     /// A parallel stage's worker spent `nanoseconds` on a batch (called from the workers, hence the atomic add).
