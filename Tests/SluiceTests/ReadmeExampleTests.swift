@@ -1,3 +1,4 @@
+import Logging
 import Sluice
 import Testing
 
@@ -6,7 +7,7 @@ import Glibc
 #endif
 
 /// The examples of README.md, verbatim, so they cannot rot. Change both together.
-@Suite("README examples", .timeLimit(.minutes(1)))
+@Suite("README examples", .serialized, .timeLimit(.minutes(1)))
 struct ReadmeExampleTests {
     @Test func firstExample() async throws {
         // README: "A first pipeline"
@@ -75,5 +76,46 @@ struct ReadmeExampleTests {
         // README end
 
         try Shell.check("test \"$(gzip -dc filtered.log.gz)\" = \"$(printf 'POST /b\\nGET /a')\"")
+    }
+
+    @Test func shutdownPoliciesAndLogs() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("events"), Array("1\nx\n3\n".utf8))
+        try Shell.check("cd '\(directory.path)' && gzip -c events > events.log.gz")
+        struct Event: Sendable {
+            var summary: String
+            init(parsing line: Line) throws {
+                guard Int(line.string) != nil else { throw TestError(id: 0) }
+                self.summary = "event " + line.string
+            }
+        }
+        @Sendable func enrich(_ event: Event) async throws -> Event { event }
+        let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        defer { cwd.deallocate() }
+        getcwd(cwd, 4096)
+        chdir(directory.path)
+        defer { chdir(cwd) }
+        // README: "Shutdown, error policies, timeouts, logs and metrics"
+        let shutdown = ShutdownSignal()  // or run inside a ServiceGroup: its graceful shutdown does the same
+        var options = RunOptions()
+        options.shutdown = shutdown
+        options.drainDeadline = .seconds(10)  // then cancel, naming the stages still busy
+        options.logger = Logger(label: "ingest")  // lifecycle events; no logging by default
+        let rejects = DeadLetters.file("rejects.ndjson")
+        let report = try await Pipeline.lines(from: ["events.log.gz"])
+            .map(name: "parse", onError: .deadLetter(rejects)) { try Event(parsing: $0) }
+            .stage("enrich", timeout: .seconds(2), onError: .retry(.exponential(maxAttempts: 3), otherwise: .skip)) {
+                try await enrich($0)
+            }
+            .map { $0.summary }
+            .write(to: "summaries.gz")
+            .run(options)
+        print(report.interrupted, report[stage: "parse"]?.deadLettered ?? 0, report[stage: "enrich"]?.retries ?? 0)
+        // README end
+
+        #expect(!report.interrupted)
+        #expect(report[stage: "parse"]?.deadLettered == 1)
+        try Shell.check("test \"$(gzip -dc summaries.gz)\" = \"$(printf 'event 1\\nevent 3')\"")
+        try Shell.check("grep -q '\"line\":2' rejects.ndjson")
     }
 }
