@@ -29,8 +29,9 @@ extension Pipeline {
     ///   - reorderWindow: The most batches handed out and not yet sent on; defaults to `2 × concurrency`. At
     ///     least 1; values below `concurrency` limit the parallelism to the window.
     ///   - placement: Where the workers run; defaults to the run's compute pool.
-    ///   - transform: Called once per record, on a worker. A thrown error fails the run with the record's position
-    ///     (``PipelineError/recordIndex``); the other workers are cancelled.
+    ///   - policy: What to do when `transform` throws for a record. Default ``ErrorPolicy/stop``: the run fails
+    ///     with the record's position (``PipelineError/recordIndex``) and the other workers are cancelled.
+    ///   - transform: Called once per record, on a worker.
     @inlinable
     public func parallelMap<Next: Sendable>(
         name: String? = nil,
@@ -38,6 +39,7 @@ extension Pipeline {
         ordered: Bool = true,
         reorderWindow: Int? = nil,
         on placement: Placement = .compute,
+        onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) throws -> Next
     ) -> Pipeline<Next> {
         self.parallelBatches(
@@ -46,8 +48,21 @@ extension Pipeline {
             concurrency: concurrency,
             ordered: ordered,
             reorderWindow: reorderWindow,
-            placement: placement
-        ) { records, firstIndex in
+            placement: placement,
+            policy: policy
+        ) { records, firstIndex, recordGuard in
+            if let recordGuard {
+                // A policy other than stop: record by record, in the worker's task (a retry suspends, it does not
+                // hold the pool's thread).
+                var output: [Next] = []
+                output.reserveCapacity(records.count)
+                for (offset, record) in records.enumerated() {
+                    try await recordGuard.run(record, index: firstIndex + offset) {
+                        output.append(try transform(record))
+                    }
+                }
+                return output
+            }
             var output: [Next] = []
             output.reserveCapacity(records.count)
             for (offset, record) in records.enumerated() {
@@ -119,7 +134,8 @@ extension Pipeline {
         ordered: Bool,
         reorderWindow: Int?,
         placement: Placement,
-        work: @escaping @Sendable ([Output], Int) throws -> [Next]
+        policy: ErrorPolicy = .stop,
+        work: @escaping @Sendable ([Output], Int, RecordGuard?) async throws -> [Next]
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
             let pool = graph.executor(for: placement)
@@ -136,6 +152,8 @@ extension Pipeline {
             let recorder = graph.makeRecorder(kind: kind, name: name)
             recorder.workers.store(workers, ordering: .relaxed)
             let input = StageInput(channel: inputEdge.channel, recorder: recorder, flight: graph.flight)
+            let recordGuard =
+                policy.isStop ? nil : graph.makeRecordGuard(policy: policy, timeout: nil, recorder: recorder)
             var onWindowFull: (@Sendable () -> Void)?
             if let hook = graph.options.hooks.onReorderWindowFull {
                 let stageName = recorder.name
@@ -155,7 +173,7 @@ extension Pipeline {
                     output: output,
                     settings: settings,
                     recorder: recorder,
-                    work: work
+                    work: { try await work($0, $1, recordGuard) }
                 )
             }
         }
@@ -235,7 +253,7 @@ enum ParallelMapCoordinator {
         output: StageOutput<Output>,
         settings: ParallelMapSettings,
         recorder: StageRecorder,
-        work: @escaping @Sendable ([Input], Int) throws -> [Output]
+        work: @escaping @Sendable ([Input], Int) async throws -> [Output]
     ) async throws {
         let events = try BoundedChannel<Event<Input, Output>>(capacity: settings.workers + 1)
         let slots = try BoundedChannel<Void>(capacity: settings.workers)
@@ -274,7 +292,12 @@ enum ParallelMapCoordinator {
                     let inputCount = records.count
                     group.addTask(executorPreference: settings.pool) {
                         let start = monotonicNanoseconds()
-                        let result = Result { try work(records, firstIndex) }
+                        let result: Result<[Output], any Error>
+                        do {
+                            result = .success(try await work(records, firstIndex))
+                        } catch {
+                            result = .failure(error)
+                        }
                         recorder.worked(monotonicNanoseconds() &- start)
                         try await events.send(.done(sequence: sequence, inputCount: inputCount, result: result))
                         do {

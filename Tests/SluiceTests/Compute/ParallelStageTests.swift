@@ -201,4 +201,27 @@ struct ParallelStageTests {
         #expect(stage.recordsOut == 200_000)
         #expect(stage.busy > .zero)
     }
+
+    @Test func parallelMap_skipAndDeadLetterPolicies_keepTheRunGoing() async throws {
+        let skipped = try await Pipeline.from(0..<10_000)
+            .parallelMap(name: "parse", concurrency: 2, onError: .skip) { (value: Int) throws -> Int in
+                if value % 100 == 0 { throw TestError(id: value) }
+                return value
+            }
+            .collect()
+            .run(RunOptions(batch: BatchLimits(maxRecords: 128), computeThreads: 2))
+        #expect(skipped.result == (0..<10_000).filter { $0 % 100 != 0 })
+        #expect(skipped[stage: "parse"]?.skipped == 100)
+
+        let rejects = DeadLetters.memory()
+        let lettered = try await Pipeline.from(["1", "two", "3"])
+            .parallelMap(concurrency: 2, onError: .deadLetter(rejects)) { (text: String) throws -> Int in
+                guard let value = Int(text) else { throw TestError(id: 0) }
+                return value
+            }
+            .collect()
+            .run(RunOptions(computeThreads: 2))
+        #expect(lettered.result == [1, 3])
+        #expect(rejects.letters.map(\.record) == [Array("two".utf8)])
+    }
 }
