@@ -11,13 +11,16 @@ let package = Package(
     name: "Sluice",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Sluice", targets: ["Sluice"])
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "Pipelines", targets: ["Pipelines"]),
+        .executable(name: "sluice", targets: ["SluiceCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -37,10 +40,30 @@ let package = Package(
             ],
             swiftSettings: strictSwiftSettings
         ),
+        .target(
+            name: "Pipelines",
+            dependencies: ["Sluice"],
+            path: "Pipelines",
+            exclude: ["Samples"],
+            swiftSettings: strictSwiftSettings
+        ),
+        .executableTarget(
+            name: "SluiceCLI",
+            dependencies: [
+                "Sluice",
+                "Pipelines",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwiftSettings
+        ),
         .testTarget(
             name: "SluiceTests",
             dependencies: [
                 "Sluice",
+                "Pipelines",
+                // The CLI's end-to-end tests run the built `sluice` binary: depending on it makes sure it is built.
+                "SluiceCLI",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

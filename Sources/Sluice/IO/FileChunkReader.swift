@@ -15,6 +15,8 @@ struct ByteChunk: Sendable, ByteSized {
     var offset: Int
     /// Whether this is the file's last chunk (it may be empty).
     var endOfFile: Bool
+    /// Whether reading stopped early (a graceful shutdown): a line cut short at the end is not a record.
+    var stopped = false
 
     var byteCount: Int { self.bytes.count }
 }
@@ -95,7 +97,9 @@ final class FileChunkReader {
             self.decodedOffset += bytes.count
             self.totalDecoded += bytes.count
         }
-        chunks.append(ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true))
+        chunks.append(
+            ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true, stopped: true)
+        )
         self.close()
         return chunks
     }
@@ -219,7 +223,11 @@ struct LineFramer {
             try self.check(length: self.carry.count + count - start, at: self.carryStart, in: chunk.path)
             self.carry.append(contentsOf: bytes[start...])
         }
-        if chunk.endOfFile {
+        if chunk.endOfFile && chunk.stopped {
+            // Reading stopped in the middle of the input: a partial last line was never a whole record.
+            self.carry = []
+            self.path = ""
+        } else if chunk.endOfFile {
             self.nextNumber = number
             self.finish(into: &lines)
             number = self.nextNumber

@@ -59,6 +59,18 @@ public struct RunReport<Result: Sendable>: Sendable {
         self.stages.max { $0.busy < $1.busy }
     }
 
+    /// The same report without the result, so reports of runs with different results can be handled alike.
+    public var withoutResult: RunReport<Void> {
+        RunReport<Void>(
+            result: (),
+            stages: self.stages,
+            wallTime: self.wallTime,
+            peakRecordsInFlight: self.peakRecordsInFlight,
+            recordsInFlightBound: self.recordsInFlightBound,
+            interrupted: self.interrupted
+        )
+    }
+
     /// The report of the stage called `name`.
     public subscript(stage name: String) -> StageReport? {
         self.stages.first { $0.name == name }

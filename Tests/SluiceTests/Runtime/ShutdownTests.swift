@@ -52,7 +52,8 @@ struct ShutdownTests {
             close(ends[0])
             close(ends[1])
         }
-        let greeting = Array("first\nsecond\n".utf8)
+        // Two whole lines, then the start of a third that never ends: not a record.
+        let greeting = Array("first\nsecond\nthird, cut sh".utf8)
         _ = greeting.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
         // The writer stays open and silent: without the shutdown, the read would wait forever.
         let shutdown = ShutdownSignal()

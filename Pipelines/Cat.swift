@@ -1,0 +1,15 @@
+public import Sluice
+
+/// `cat`: every line of the inputs, in input order, unchanged.
+public enum Cat: ReadyPipeline {
+    public static let name = "cat"
+    public static let summary = "every line of the inputs, in order, unchanged (gzip in or out)"
+    public static let options: [PipelineOption] = []
+    public static let stages = "read -> lines -> write"
+
+    public static func run(_ invocation: Invocation) async throws -> RunReport<Void> {
+        try await invocation.lines
+            .write(to: invocation.output, options: invocation.writeOptions)
+            .run(invocation.runOptions)
+    }
+}

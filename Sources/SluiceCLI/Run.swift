@@ -1,0 +1,241 @@
+import ArgumentParser
+import Pipelines
+import Sluice
+import Synchronization
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a ready pipeline on files.",
+        discussion: """
+            Inputs are files, gzip or plain (found by their content), or `-` for standard input (the default).
+            The output is a file (a name ending in .gz means gzip) or `-` for standard output (the default).
+            Exit status: 0 success, 1 a pipeline error, 130 after a graceful drain on SIGINT, 143 on SIGTERM;
+            a second signal stops at once.
+            """
+    )
+
+    enum OnError: String, ExpressibleByArgument, CaseIterable {
+        case stop
+        case skip
+        case deadLetter = "dead-letter"
+    }
+
+    @Argument(help: "The pipeline's name (see `sluice list`).")
+    var pipeline: String
+
+    @Argument(help: "Input files; `-` is standard input (the default).")
+    var inputs: [String] = []
+
+    @Option(name: .shortAndLong, help: "The output file (a .gz name means gzip); `-` is standard output.")
+    var output = "-"
+
+    @Option(help: "grep: the byte string to look for.")
+    var pattern: String?
+
+    @Flag(help: "grep: keep the lines that do not contain the pattern.")
+    var invert = false
+
+    @Option(help: "wordfreq: how many words to print (default 10).")
+    var top: Int?
+
+    @Option(help: "json-filter: the top-level field to look at.")
+    var field: String?
+
+    @Option(help: "json-filter: the string the field must equal.")
+    var equals: String?
+
+    @Option(help: "The gzip level of a .gz output, 0 to 9.")
+    var gzipLevel = 6
+
+    @Option(help: "Compute pool threads (default: the processors online).")
+    var workers: Int?
+
+    @Option(help: "Batches each channel between two stages holds.")
+    var channelCapacity = 4
+
+    @Option(help: "The most records in one batch.")
+    var batchSize = 1024
+
+    @Option(help: "The longest record (line) accepted, in bytes.")
+    var maxRecordBytes = 16 * 1024 * 1024
+
+    @Option(help: "What parsing stages do with a malformed record: stop, skip or dead-letter.")
+    var onError = OnError.stop
+
+    @Option(help: "The NDJSON file malformed records go to, with --on-error dead-letter.")
+    var deadLetter: String?
+
+    @Flag(help: "Print a per-stage table on standard error at the end, naming the bottleneck.")
+    var stats = false
+
+    @Option(help: "Write the per-stage statistics as JSON to this file.")
+    var statsJson: String?
+
+    @Flag(help: "Print nothing on standard error but errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard let pipeline = PipelineRegistry.named(self.pipeline) else {
+            throw ValidationError(unknownPipelineMessage(self.pipeline))
+        }
+        let own = Set(pipeline.options.map(\.name))
+        let given: [(String, Bool)] = [
+            ("pattern", self.pattern != nil), ("invert", self.invert), ("top", self.top != nil),
+            ("field", self.field != nil), ("equals", self.equals != nil),
+        ]
+        for (name, isGiven) in given where isGiven && !own.contains(name) {
+            throw ValidationError(
+                "--\(name) does not apply to \(pipeline.name) (see `sluice describe \(pipeline.name)`)"
+            )
+        }
+        for option in pipeline.options where option.required {
+            guard given.contains(where: { $0.0 == option.name && $0.1 }) else {
+                throw ValidationError("\(pipeline.name) needs --\(option.name)")
+            }
+        }
+        guard (0...9).contains(self.gzipLevel) else { throw ValidationError("--gzip-level must be 0 to 9") }
+        for (name, value) in [
+            ("workers", self.workers ?? 1), ("channel-capacity", self.channelCapacity), ("batch-size", self.batchSize),
+            ("max-record-bytes", self.maxRecordBytes), ("top", self.top ?? 1),
+        ] where value < 1 {
+            throw ValidationError("--\(name) must be at least 1")
+        }
+        if self.onError == .deadLetter && self.deadLetter == nil {
+            throw ValidationError("--on-error dead-letter needs --dead-letter FILE")
+        }
+    }
+
+    func run() async throws {
+        guard let pipeline = PipelineRegistry.named(self.pipeline) else { throw ExitCode.validationFailure }
+        let inputs = self.inputs.isEmpty ? ["-"] : self.inputs
+        if let input = Self.input(inputs, sameAs: self.output) {
+            Self.printError(
+                "refusing to write the output over the input '\(input)' (the same file as '\(self.output)')"
+            )
+            throw ExitCode.failure
+        }
+
+        let shutdown = ShutdownSignal()
+        var runOptions = RunOptions(
+            channelCapacity: self.channelCapacity,
+            batch: BatchLimits(maxRecords: self.batchSize),
+            computeThreads: self.workers
+        )
+        runOptions.name = pipeline.name
+        runOptions.shutdown = shutdown
+        let errorPolicy: ErrorPolicy =
+            switch self.onError {
+            case .stop: .stop
+            case .skip: .skip
+            case .deadLetter: .deadLetter(.file(self.deadLetter ?? "dead-letters.ndjson"))
+            }
+        var values: [String: String] = [:]
+        values["pattern"] = self.pattern
+        values["top"] = self.top.map(String.init)
+        values["field"] = self.field
+        values["equals"] = self.equals
+        let invocation = Invocation(
+            inputs: inputs,
+            output: self.output,
+            values: values,
+            flags: self.invert ? ["invert"] : [],
+            runOptions: runOptions,
+            readOptions: ReadOptions(maxRecordBytes: self.maxRecordBytes),
+            writeOptions: WriteOptions(gzipLevel: self.gzipLevel),
+            errorPolicy: errorPolicy
+        )
+
+        let signal = CaughtSignal()
+        let report: RunReport<Void>
+        do {
+            report = try await Self.runHandlingSignals(pipeline, invocation, shutdown: shutdown, signal: signal)
+        } catch is CancellationError {
+            Self.printError("stopped at once by a second signal")
+            throw ExitCode(Self.exitStatus(for: signal.first))
+        } catch {
+            Self.printError("\(error)")
+            throw ExitCode.failure
+        }
+        if self.stats && !self.quiet {
+            Self.printError("\(report)")
+        }
+        if let path = self.statsJson {
+            try StatsJSON.write(report, to: path)
+        }
+        if report.interrupted {
+            throw ExitCode(Self.exitStatus(for: signal.first))
+        }
+    }
+
+    /// Runs the pipeline; the first SIGINT or SIGTERM drains it gracefully, a second one cancels it.
+    static func runHandlingSignals(
+        _ pipeline: any ReadyPipeline.Type,
+        _ invocation: Invocation,
+        shutdown: ShutdownSignal,
+        signal: CaughtSignal
+    ) async throws -> RunReport<Void> {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        return try await withThrowingTaskGroup(of: RunReport<Void>?.self) { group in
+            group.addTask { try await pipeline.run(invocation) }
+            group.addTask {
+                var received = 0
+                for await caught in signals {
+                    received += 1
+                    if received == 1 {
+                        signal.record(caught)
+                        shutdown.requestShutdown()
+                    } else {
+                        return nil  // a second signal: stop at once
+                    }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let outcome = try await group.next() {
+                if let report = outcome { return report }
+                // The signal watcher ended: a second signal.
+                group.cancelAll()
+            }
+            throw CancellationError()
+        }
+    }
+
+    static func exitStatus(for signal: UnixSignal?) -> Int32 {
+        signal == .sigterm ? 143 : 130
+    }
+
+    /// The input that is the same file as `output`, also when reached by another path.
+    static func input(_ inputs: [String], sameAs output: String) -> String? {
+        guard output != "-" else { return nil }
+        var target = stat()
+        guard stat(output, &target) == 0 else { return nil }
+        for input in inputs where input != "-" {
+            var candidate = stat()
+            if stat(input, &candidate) == 0 && candidate.st_dev == target.st_dev && candidate.st_ino == target.st_ino {
+                return input
+            }
+        }
+        return nil
+    }
+
+    static func printError(_ message: String) {
+        let bytes = Array("sluice: \(message)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+}
+
+/// The first signal the run received, which sets the exit status after a graceful drain.
+final class CaughtSignal: Sendable {
+    private let value = Mutex<UnixSignal?>(nil)
+
+    var first: UnixSignal? { self.value.withLock { $0 } }
+
+    func record(_ signal: UnixSignal) {
+        self.value.withLock { $0 = $0 ?? signal }
+    }
+}

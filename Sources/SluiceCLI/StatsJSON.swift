@@ -1,0 +1,47 @@
+import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The run report as JSON, for `--stats-json FILE`.
+enum StatsJSON {
+    static func encode(_ report: RunReport<Void>) -> String {
+        func seconds(_ duration: Duration) -> String {
+            let (whole, fraction) = duration.components
+            return String(Double(whole) + Double(fraction) / 1e18)
+        }
+        func quote(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let stages = report.stages.map { stage in
+            let fields: [(String, String)] = [
+                ("name", quote(stage.name)), ("kind", quote(stage.kind)),
+                ("records_in", "\(stage.recordsIn)"), ("records_out", "\(stage.recordsOut)"),
+                ("batches_in", "\(stage.batchesIn)"), ("batches_out", "\(stage.batchesOut)"),
+                ("bytes_in", "\(stage.bytesIn)"), ("bytes_out", "\(stage.bytesOut)"),
+                ("busy_seconds", seconds(stage.busy)), ("waiting_seconds", seconds(stage.waitingForInput)),
+                ("blocked_seconds", seconds(stage.blockedOnOutput)), ("blocked_sends", "\(stage.blockedSends)"),
+                ("skipped", "\(stage.skipped)"), ("retries", "\(stage.retries)"),
+                ("dead_lettered", "\(stage.deadLettered)"),
+            ]
+            return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        }
+        let top: [(String, String)] = [
+            ("wall_time_seconds", seconds(report.wallTime)),
+            ("interrupted", "\(report.interrupted)"),
+            ("bottleneck", report.bottleneck.map { quote($0.name) } ?? "null"),
+            ("peak_records_in_flight", "\(report.peakRecordsInFlight)"),
+            ("stages", "[" + stages.joined(separator: ",") + "]"),
+        ]
+        return "{" + top.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
+    }
+
+    static func write(_ report: RunReport<Void>, to path: String) throws {
+        guard let file = fopen(path, "w") else {
+            throw FileError.init(code: .systemError, path: path, errno: errno, detail: "cannot open the stats file")
+        }
+        defer { fclose(file) }
+        fputs(self.encode(report), file)
+    }
+}

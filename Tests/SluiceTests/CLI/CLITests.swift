@@ -1,0 +1,219 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `sluice` binary, next to the test bundle.
+let sluice: String = {
+    let bundle = CommandLine.arguments[0]
+    let directory = bundle.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    return directory + "/sluice"
+}()
+
+/// Runs `sluice` with `arguments` through the shell (so redirections work) and returns its exit status.
+@discardableResult
+func runSluice(_ arguments: String) throws -> Int32 {
+    try Shell.run("'\(sluice)' \(arguments)")
+}
+
+@Suite("sluice CLI, end to end", .timeLimit(.minutes(2)))
+struct CLITests {
+    @Test func eachPipeline_matchesItsUnixEquivalent() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        try writeFile(input, sampleText(lines: 20_000))
+        try Shell.check("gzip -c '\(input)' > '\(directory.file("in.gz"))'")
+        let gz = directory.file("in.gz")
+        let out = directory.path
+        // cat: gzip in, gzip out, byte for byte the same text.
+        #expect(try runSluice("run cat '\(gz)' -o '\(out)/cat.gz' --gzip-level 1") == 0)
+        try Shell.check("gzip -t '\(out)/cat.gz' && gzip -dc '\(out)/cat.gz' | cmp -s - '\(input)'")
+        // grep and grep --invert, like LC_ALL=C grep -F (-a: the sample has NUL bytes, which make grep say
+        // "binary file matches" instead of printing the lines).
+        #expect(try runSluice("run grep --pattern 'status=200' '\(gz)' > '\(out)/grep.txt'") == 0)
+        try Shell.check("LC_ALL=C grep -aF 'status=200' '\(input)' | cmp -s - '\(out)/grep.txt'")
+        #expect(try runSluice("run grep --invert --pattern 'timeout' '\(gz)' -o '\(out)/grepv.txt'") == 0)
+        try Shell.check("LC_ALL=C grep -avF 'timeout' '\(input)' | cmp -s - '\(out)/grepv.txt'")
+        // wc, with invalid UTF-8, NUL and CR in the input.
+        #expect(try runSluice("run wc '\(gz)' > '\(out)/wc.txt'") == 0)
+        try Shell.check(
+            "test \"$(cat '\(out)/wc.txt')\" = \"$(LC_ALL=C wc < '\(input)' | tr -s ' ' | sed 's/^ //')\""
+        )
+        // wordfreq, against tr | sort | uniq -c | sort.
+        #expect(try runSluice("run wordfreq --top 7 '\(gz)' > '\(out)/freq.txt'") == 0)
+        try Shell.check(
+            "LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' < '\(input)' | tr 'A-Z' 'a-z' | grep -v '^$' | LC_ALL=C sort "
+                + "| uniq -c | LC_ALL=C sort -k1,1nr -k2,2 | head -7 | sed 's/^ *//' | cmp -s - '\(out)/freq.txt'"
+        )
+    }
+
+    @Test func jsonFilter_andItsErrorPolicies() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("events.ndjson")
+        try writeFile(
+            input,
+            Array(
+                """
+                {"level":"error","msg":"disk full"}
+                {"level":"info","msg":"ok"}
+                not json at all
+                {"level":"error","n":{"nested":"level"}}
+                [1,2,3]
+                {"level":5}
+
+                """.utf8
+            )
+        )
+        let out = directory.path
+        // stop (the default): exit 1, naming the file and the line.
+        let stop = try runSluice(
+            "run json-filter --field level --equals error '\(input)' -o '\(out)/o.txt' 2> '\(out)/err.txt'"
+        )
+        #expect(stop == 1)
+        try Shell.check("grep -q 'events.ndjson, line 3: not valid JSON' '\(out)/err.txt'")
+        try Shell.check("grep -q \"stage 'parse'\" '\(out)/err.txt'")
+        // skip: the good lines, unchanged.
+        #expect(
+            try runSluice(
+                "run json-filter --field level --equals error --on-error skip '\(input)' "
+                    + "--stats-json '\(out)/stats.json' > '\(out)/skip.txt'"
+            ) == 0
+        )
+        try Shell.check(
+            "printf '%s\\n' '{\"level\":\"error\",\"msg\":\"disk full\"}' '{\"level\":\"error\",\"n\":{\"nested\":\"level\"}}' "
+                + "| cmp -s - '\(out)/skip.txt'"
+        )
+        try Shell.check(
+            "python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); "
+                + "p=[x for x in s[\"stages\"] if x[\"name\"]==\"parse\"][0]; assert p[\"skipped\"]==2, p; "
+                + "assert p[\"records_in\"]==6' '\(out)/stats.json'"
+        )
+        // dead-letter: one JSON line per bad record, with its source and line.
+        #expect(
+            try runSluice(
+                "run json-filter --field level --equals error --on-error dead-letter --dead-letter '\(out)/bad.ndjson' "
+                    + "'\(input)' > /dev/null"
+            ) == 0
+        )
+        try Shell.check(
+            "python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; "
+                + "assert [x[\"line\"] for x in l]==[3,5], l; assert l[0][\"record\"]==\"not json at all\"; "
+                + "assert l[0][\"source\"].endswith(\"events.ndjson\")' '\(out)/bad.ndjson'"
+        )
+    }
+
+    @Test func exitStatus_ofEachFailureClass() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("in.txt"), sampleText(lines: 5_000))
+        try Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 20000 > '\(directory.file("cut.gz"))'")
+        let out = directory.path
+        #expect(try runSluice("run nope 2> '\(out)/e1'") == 64)
+        try Shell.check("grep -q 'known pipelines: cat, grep, wc, wordfreq, json-filter' '\(out)/e1'")
+        #expect(try runSluice("run grep '\(directory.file("in.txt"))' 2> /dev/null") == 64)  // --pattern missing
+        #expect(try runSluice("run wc --top 3 2> /dev/null < /dev/null") == 64)  // not an option of wc
+        #expect(try runSluice("run cat '\(out)/missing.txt' 2> '\(out)/e2' > /dev/null") == 1)
+        try Shell.check("grep -q 'missing.txt: notFound' '\(out)/e2'")
+        #expect(try runSluice("run cat '\(out)/cut.gz' -o '\(out)/o.gz' 2> '\(out)/e3'") == 1)
+        try Shell.check(
+            "grep -q \"stage 'read' failed\" '\(out)/e3' && grep -q 'cut.gz: truncatedGzip at byte 20000' '\(out)/e3'"
+        )
+        try Shell.check("gzip -t '\(out)/o.gz'")  // even then, the output is valid
+    }
+
+    @Test func refusesToWriteOverAnInput_alsoThroughAnotherPath() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        let text = sampleText(lines: 100)
+        try writeFile(input, text)
+        try Shell.check("mkdir '\(directory.file("sub"))' && ln -s '\(input)' '\(directory.file("link.txt"))'")
+        #expect(try runSluice("run cat '\(input)' -o '\(input)' 2> /dev/null") == 1)
+        #expect(try runSluice("run cat '\(input)' -o '\(directory.path)/sub/../in.txt' 2> /dev/null") == 1)
+        #expect(try runSluice("run cat '\(directory.file("link.txt"))' -o '\(input)' 2> '\(directory.file("e"))'") == 1)
+        try Shell.check("grep -q 'refusing to write the output over the input' '\(directory.file("e"))'")
+        #expect(try readFile(input) == text)
+    }
+
+    @Test func standardInputAndOutput_andStats() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        try writeFile(input, sampleText(lines: 3_000))
+        try Shell.check("LC_ALL=C grep -aF error '\(input)' > '\(directory.file("expected"))'")
+        #expect(
+            try Shell.run(
+                "gzip -c '\(input)' | '\(sluice)' run grep --pattern error --stats 2> '\(directory.file("stats"))' "
+                    + "| cmp -s - '\(directory.file("expected"))'"
+            ) == 0
+        )
+        try Shell.check("grep -q 'bottleneck:' '\(directory.file("stats"))'")
+        #expect(try runSluice("list | grep -q '^wordfreq'") == 0)
+        #expect(try runSluice("describe json-filter | grep -q -- '--field VALUE (required)'") == 0)
+    }
+
+    @Test(arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
+    func aSignal_drainsGracefully_leavingAValidGzip(signal: Int32, status: Int32) async throws {
+        let directory = TemporaryDirectory()
+        let output = directory.file("out.gz")
+        let process = try SpawnedProcess([sluice, "run", "cat", "-", "-o", output, "--gzip-level", "1"])
+        // Feed enough varied text that compressed blocks reach the file (the writer buffers 256 KiB), then wait
+        // until they have: the process is running and has produced output.
+        let fed = sampleText(lines: 150_000, seed: 3)
+        process.write(fed)
+        while (try? readFile(output).count) ?? 0 < 1_000 { await Task.yield() }
+        kill(process.pid, signal)
+        #expect(process.wait() == status)
+        try Shell.check("gzip -t '\(output)'")
+        let written = try Shell.run("gzip -dc '\(output)' > '\(directory.file("out.txt"))'")
+        #expect(written == 0)
+        let lines = splitLines(try readFile(directory.file("out.txt")))
+        let expected = splitLines(fed)
+        #expect(lines.count > 1_000)
+        // Every line read went through, whole and in order.
+        #expect(lines.elementsEqual(expected.prefix(lines.count)))
+        process.closeInput()
+    }
+}
+
+/// A child process with a pipe on its standard input.
+final class SpawnedProcess: Sendable {
+    let pid: pid_t
+    private let input: Int32
+
+    init(_ arguments: [String]) throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[0], STDIN_FILENO)
+        posix_spawn_file_actions_addclose(&actions, ends[1])
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+        close(ends[0])
+        guard spawned == 0 else { throw Shell.Failed(command: arguments[0], status: spawned) }
+        self.pid = pid
+        self.input = ends[1]
+    }
+
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(self.input, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+
+    func closeInput() {
+        close(self.input)
+    }
+
+    /// Waits for the process to end; returns its exit status (128 + the signal if a signal ended it).
+    func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
