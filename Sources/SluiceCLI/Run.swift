@@ -76,6 +76,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Write the per-stage statistics as JSON to this file.")
     var statsJson: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "A progress line on standard error: bytes read of the input, rate, ETA (default: when it is a terminal)."
+    )
+    var progress: Bool?
+
     @Flag(help: "Print nothing on standard error but errors.")
     var quiet = false
 
@@ -128,6 +134,9 @@ struct Run: AsyncParsableCommand {
         )
         runOptions.name = pipeline.name
         runOptions.shutdown = shutdown
+        let showProgress = !self.quiet && (self.progress ?? (isatty(STDERR_FILENO) == 1))
+        let meter = showProgress ? ProgressMeter(totalBytes: Self.totalSize(of: inputs)) : nil
+        runOptions.monitor = meter?.monitor
         let errorPolicy: ErrorPolicy =
             switch self.onError {
             case .stop: .stop
@@ -153,7 +162,14 @@ struct Run: AsyncParsableCommand {
         let signal = CaughtSignal()
         let report: RunReport<Void>
         do {
-            report = try await Self.runHandlingSignals(pipeline, invocation, shutdown: shutdown, signal: signal)
+            report = try await Self.runHandlingSignals(
+                pipeline,
+                invocation,
+                shutdown: shutdown,
+                signal: signal,
+                meter: meter
+            )
+            meter?.draw(final: true)
         } catch is CancellationError {
             Self.printError("stopped at once by a second signal")
             throw ExitCode(Self.exitStatus(for: signal.first))
@@ -177,11 +193,17 @@ struct Run: AsyncParsableCommand {
         _ pipeline: any ReadyPipeline.Type,
         _ invocation: Invocation,
         shutdown: ShutdownSignal,
-        signal: CaughtSignal
+        signal: CaughtSignal,
+        meter: ProgressMeter?
     ) async throws -> RunReport<Void> {
+        enum Outcome: Sendable {
+            case finished(RunReport<Void>)
+            case secondSignal
+            case ignored
+        }
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-        return try await withThrowingTaskGroup(of: RunReport<Void>?.self) { group in
-            group.addTask { try await pipeline.run(invocation) }
+        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask { .finished(try await pipeline.run(invocation)) }
             group.addTask {
                 var received = 0
                 for await caught in signals {
@@ -190,19 +212,41 @@ struct Run: AsyncParsableCommand {
                         signal.record(caught)
                         shutdown.requestShutdown()
                     } else {
-                        return nil  // a second signal: stop at once
+                        return .secondSignal
                     }
                 }
-                return nil
+                return .ignored
+            }
+            if let meter {
+                group.addTask {
+                    // A few updates a second, in real time: this is a display, not part of the run.
+                    while (try? await Task.sleep(for: .milliseconds(250))) != nil {
+                        meter.draw(final: false)
+                    }
+                    return .ignored
+                }
             }
             defer { group.cancelAll() }
             while let outcome = try await group.next() {
-                if let report = outcome { return report }
-                // The signal watcher ended: a second signal.
-                group.cancelAll()
+                switch outcome {
+                case .finished(let report): return report
+                case .secondSignal: group.cancelAll()
+                case .ignored: continue
+                }
             }
             throw CancellationError()
         }
+    }
+
+    /// The input's size as stored, when every input is a file whose size is known.
+    static func totalSize(of inputs: [String]) -> Int? {
+        var total = 0
+        for input in inputs {
+            var info = stat()
+            guard input != "-", stat(input, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+            total += Int(info.st_size)
+        }
+        return total
     }
 
     static func exitStatus(for signal: UnixSignal?) -> Int32 {

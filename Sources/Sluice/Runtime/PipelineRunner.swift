@@ -21,6 +21,7 @@ enum PipelineRunner {
         let nodes = graph.nodes
         let failures = FailureRecorder()
         let onStageEnded = graph.options.hooks.onStageEnded
+        graph.options.monitor?.attach(nodes.map(\.recorder))
         let logger = graph.logger
         logger.info(
             "pipeline started",

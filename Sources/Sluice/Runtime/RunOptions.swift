@@ -18,6 +18,8 @@ public struct RunOptions: Sendable {
     /// The swift-metrics factory for the per-stage `sluice_stage_*` metrics; `nil` (the default) uses the
     /// process's `MetricsSystem`, which reports nothing unless the application bootstraps a backend.
     public var metricsFactory: (any MetricsFactory)?
+    /// A live view of the run's stages while it runs (for progress displays). Default: none.
+    public var monitor: RunMonitor?
     /// How many batches each channel between two stages holds before the upstream stage waits. Default 4.
     public var channelCapacity: Int
     /// How large each batch may grow.

@@ -150,6 +150,22 @@ struct CLITests {
         #expect(try runSluice("describe json-filter | grep -q -- '--field VALUE (required)'") == 0)
     }
 
+    @Test func progress_onlyWhenAskedOrOnATerminal() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        try writeFile(input, sampleText(lines: 20_000))
+        let size = try readFile(input).count
+        let err = directory.file("err")
+        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --progress 2> '\(err)'") == 0)
+        // The last update says all of the input was read.
+        try Shell.check("grep -q 'of \(ProgressText.size(size)) (100%)' '\(err)'")
+        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --no-progress 2> '\(err)'") == 0)
+        #expect(try readFile(err).isEmpty)
+        // Standard error is a file here, not a terminal: no progress by default.
+        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' 2> '\(err)'") == 0)
+        #expect(try readFile(err).isEmpty)
+    }
+
     @Test(arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
     func aSignal_drainsGracefully_leavingAValidGzip(signal: Int32, status: Int32) async throws {
         let directory = TemporaryDirectory()
@@ -215,5 +231,19 @@ final class SpawnedProcess: Sendable {
         var status: Int32 = 0
         while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// The CLI's size formatting, for matching its progress line.
+enum ProgressText {
+    static func size(_ bytes: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\(Double(Int(value * 10)) / 10) \(units[unit])"
     }
 }

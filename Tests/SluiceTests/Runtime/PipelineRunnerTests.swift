@@ -147,6 +147,23 @@ struct PipelineRunnerTests {
         #expect(report.description.contains("bottleneck:"))
     }
 
+    @Test func runMonitor_showsTheStagesLive_andAgreesWithTheReport() async throws {
+        let monitor = RunMonitor()
+        #expect(monitor.stages.isEmpty)
+        let seenWhileRunning = Collector<Int>()
+        var options = RunOptions(batch: BatchLimits(maxRecords: 100))
+        options.monitor = monitor
+        let report = try await Pipeline.from(0..<10_000)
+            .map(name: "double") { $0 * 2 }
+            .forEach { value in
+                if value == 10_000 { seenWhileRunning.append(monitor.stages.count) }
+            }
+            .run(options)
+        #expect(seenWhileRunning.all == [3])
+        #expect(monitor.stages.map(\.name) == report.stages.map(\.name))
+        #expect(monitor.stages.map(\.recordsOut) == report.stages.map(\.recordsOut))
+    }
+
     @Test func duplicateStageNames_areMadeUnique() async throws {
         let report = try await Pipeline.from(0..<10).map { $0 }.map { $0 }.map(name: "x") { $0 }.map(name: "x") { $0 }
             .drain().run()
