@@ -178,7 +178,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode.failure
         }
         if self.stats && !self.quiet {
-            Self.printError("\(report)")
+            Self.writeStandardError("\(report)\n")
         }
         if let path = self.statsJson {
             try StatsJSON.write(report, to: path)
@@ -268,7 +268,11 @@ struct Run: AsyncParsableCommand {
     }
 
     static func printError(_ message: String) {
-        let bytes = Array("sluice: \(message)\n".utf8)
+        self.writeStandardError("sluice: \(message)\n")
+    }
+
+    static func writeStandardError(_ text: String) {
+        let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 }

@@ -78,7 +78,8 @@ public struct RunReport<Result: Sendable>: Sendable {
 }
 
 extension RunReport: CustomStringConvertible {
-    /// A table of the stages, one line each, and the bottleneck.
+    /// A table of the stages, one line each — records and bytes in and out, and the shares of time busy, waiting for
+    /// input and blocked on output — then the wall time and the bottleneck.
     public var description: String {
         func share(_ part: Duration, of stage: StageReport) -> String {
             let total = stage.busy + stage.waitingForInput + stage.blockedOnOutput
@@ -87,13 +88,16 @@ extension RunReport: CustomStringConvertible {
         }
         let nameWidth = max(5, self.stages.map(\.name.count).max() ?? 0)
         var lines = [
-            "stage".padded(to: nameWidth) + "  records in  records out  busy  wait  blocked"
+            "stage".padded(to: nameWidth)
+                + "  records in  records out      bytes in     bytes out  busy  wait  blocked"
         ]
         for stage in self.stages {
             lines.append(
                 stage.name.padded(to: nameWidth) + "  "
                     + String(stage.recordsIn).leftPadded(to: 10) + "  "
                     + String(stage.recordsOut).leftPadded(to: 11) + "  "
+                    + String(stage.bytesIn).leftPadded(to: 12) + "  "
+                    + String(stage.bytesOut).leftPadded(to: 12) + "  "
                     + share(stage.busy, of: stage) + "  "
                     + share(stage.waitingForInput, of: stage) + "     "
                     + share(stage.blockedOnOutput, of: stage)
