@@ -1,5 +1,7 @@
 import Testing
 
+@testable import SluiceCLI
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -158,7 +160,7 @@ struct CLITests {
         let err = directory.file("err")
         #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --progress 2> '\(err)'") == 0)
         // The last update says all of the input was read.
-        try Shell.check("grep -q 'of \(ProgressText.size(size)) (100%)' '\(err)'")
+        try Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
         #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --no-progress 2> '\(err)'") == 0)
         #expect(try readFile(err).isEmpty)
         // Standard error is a file here, not a terminal: no progress by default.
@@ -231,19 +233,5 @@ final class SpawnedProcess: Sendable {
         var status: Int32 = 0
         while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-}
-
-/// The CLI's size formatting, for matching its progress line.
-enum ProgressText {
-    static func size(_ bytes: Int) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1000 && unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : "\(Double(Int(value * 10)) / 10) \(units[unit])"
     }
 }
