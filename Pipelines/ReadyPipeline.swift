@@ -80,6 +80,7 @@ public struct Invocation: Sendable {
     public func writeResult(_ lines: [String]) async throws {
         var options = self.runOptions
         options.shutdown = nil  // the result of a run that already ended is written whole
+        options.monitor = nil  // a progress display shows the main run, not this one
         try await Pipeline.from(lines).write(to: self.output, options: self.writeOptions).run(options)
     }
 }

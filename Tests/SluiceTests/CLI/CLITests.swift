@@ -161,6 +161,9 @@ struct CLITests {
         #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --progress 2> '\(err)'") == 0)
         // The last update says all of the input was read.
         try Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
+        // Also for a pipeline whose small result is written by a run of its own after the main one.
+        #expect(try runSluice("run wc '\(input)' --progress > /dev/null 2> '\(err)'") == 0)
+        try Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
         #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --no-progress 2> '\(err)'") == 0)
         #expect(try readFile(err).isEmpty)
         // Standard error is a file here, not a terminal: no progress by default.
