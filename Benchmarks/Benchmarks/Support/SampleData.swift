@@ -1,0 +1,33 @@
+import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// About 20 MB of seeded, log-like text, made once per machine (and its gzip), with Sluice itself.
+public let sampleText = "/tmp/sluice-benchmarks/lines.txt"
+public let sampleGzip = "/tmp/sluice-benchmarks/lines.txt.gz"
+
+public enum SampleData {
+    public static func prepare(text: String, compressed: String, megabytes: Int = 20) async throws {
+        if (try? await Pipeline.lines(from: [compressed]).drain().run()) != nil { return }
+        var state: UInt64 = 42
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let methods = ["GET", "POST", "PUT", "DELETE"]
+        let paths = ["/api/v1/items", "/api/v1/users", "/login", "/static/app.js", "/health"]
+        let words = ["error", "timeout", "retry", "cache", "miss", "hit", "upstream", "reset", "ok", "slow"]
+        let lineCount = megabytes * 1_000_000 / 120
+        let lines = (0..<lineCount).lazy.map { index in
+            "10.\(next(256)).\(next(256)).\(next(256)) - - [21/Nov/2026:05:\(index % 60):00] \"\(methods[next(4)]) "
+                + "\(paths[next(5)])?id=\(next(100_000)) HTTP/1.1\" \([200, 200, 301, 404, 500][next(5)]) "
+                + "\(next(50_000)) msg=\"\((0..<(3 + next(8))).map { _ in words[next(10)] }.joined(separator: " "))\""
+        }
+        let directory = String(text[..<(text.lastIndex(of: "/") ?? text.endIndex)])
+        _ = mkdir(directory, 0o755)
+        try await Pipeline.from(Array(lines)).write(to: text).run()
+        try await Pipeline.lines(from: [text]).write(to: compressed).run()
+    }
+}

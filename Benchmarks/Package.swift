@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The benchmarks are a package of their own, so the library's users never build package-benchmark.
+// Run them with `swift package benchmark` from this directory (see README.md).
+let package = Package(
+    name: "SluiceBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+    ],
+    targets: [
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "Sluice", package: "main")],
+            path: "Benchmarks/Support",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        )
+    ]
+        + ["Channel", "Compute", "Gzip", "Pipelines"].map { suite in
+            .executableTarget(
+                name: "\(suite)Benchmarks",
+                dependencies: [
+                    "BenchmarkSupport",
+                    .product(name: "Benchmark", package: "benchmark"),
+                    .product(name: "Sluice", package: "main"),
+                    .product(name: "Pipelines", package: "main"),
+                    .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                ],
+                path: "Benchmarks/\(suite)",
+                swiftSettings: [.swiftLanguageMode(.v6)],
+                plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+            )
+        }
+)

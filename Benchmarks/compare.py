@@ -1,0 +1,144 @@
+"""Runs each Sluice pipeline alternately with its Unix equivalent and reports medians, ratios and peak memory.
+
+Called by compare.sh. Writes Benchmarks/RESULTS.md and Benchmarks/results.svg.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = "/tmp/sluice-compare"
+
+
+def sh(command, **kwargs):
+    return subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True, **kwargs)
+
+
+def timed(command):
+    start = time.perf_counter()
+    sh(command, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def peak_rss_kib(command):
+    result = sh(f"/usr/bin/time -f %M {command} > /dev/null", stderr=subprocess.PIPE, text=True)
+    return int(result.stderr.strip().splitlines()[-1])
+
+
+def prepare(size_mb):
+    os.makedirs(DATA, exist_ok=True)
+    text, gz, gz5 = f"{DATA}/input-{size_mb}.txt", f"{DATA}/input-{size_mb}.gz", f"{DATA}/input-{size_mb}x5.gz"
+    if not os.path.exists(gz):
+        sh(f"python3 {HERE}/generate.py {size_mb * 1_000_000} 1 > {text}")
+        sh(f"gzip -6 -c {text} > {gz}")
+    if not os.path.exists(gz5):
+        sh(f"for i in 1 2 3 4 5; do cat {text}; done | gzip -1 > {gz5}")
+    return text, gz, gz5
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sluice", required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mb", type=int, default=200)
+    args = parser.parse_args()
+    s = args.sluice
+    text, gz, gz5 = prepare(args.size_mb)
+    decoded = os.path.getsize(text)
+    out = DATA
+    cases = [
+        ("wc", f"{s} run wc {gz}", "zcat | wc", f"zcat {gz} | wc"),
+        ("grep --invert → gzip -1", f"{s} run grep --invert --pattern ' 200 ' {gz} -o {out}/s1.gz --gzip-level 1",
+         "zcat | grep -vF | gzip -1", f"zcat {gz} | LC_ALL=C grep -vF ' 200 ' | gzip -1 > {out}/u1.gz"),
+        ("cat → gzip -6", f"{s} run cat {text} -o {out}/s6.gz --gzip-level 6",
+         "pigz -p2 -6", f"pigz -p2 -6 -c {text} > {out}/p6.gz"),
+        ("cat → gzip -6 (vs gzip)", f"{s} run cat {text} -o {out}/s6b.gz --gzip-level 6",
+         "gzip -6", f"gzip -6 -c {text} > {out}/g6.gz"),
+        ("wordfreq", f"{s} run wordfreq --top 10 {gz}",
+         "tr | sort | uniq -c | sort -rn",
+         f"zcat {gz} | LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' | tr 'A-Z' 'a-z' | LC_ALL=C sort | uniq -c "
+         f"| LC_ALL=C sort -rn | sed -n 1,10p"),
+    ]
+    times = {name: ([], []) for name, *_ in cases}
+    for run in range(args.runs):
+        for name, ours, _, theirs in cases:
+            times[name][0].append(timed(ours))
+            times[name][1].append(timed(theirs))
+        print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+    # The outputs agree.
+    sh(f"test \"$({s} run wc {gz})\" = \"$(zcat {gz} | LC_ALL=C wc | tr -s ' ' | sed 's/^ //')\"")
+    sh(f"cmp <(zcat {out}/s1.gz) <(zcat {out}/u1.gz)")
+    sh(f"gzip -t {out}/s6.gz && cmp <(zcat {out}/s6.gz) {text}")
+    size6 = (os.path.getsize(f"{out}/s6.gz"), os.path.getsize(f"{out}/g6.gz"))
+    rss = (peak_rss_kib(f"{s} run wc {gz}"), peak_rss_kib(f"{s} run wc {gz5}"))
+
+    rows = []
+    for name, _, baseline, _ in cases:
+        ours, theirs = statistics.median(times[name][0]), statistics.median(times[name][1])
+        rows.append((name, baseline, ours, theirs, decoded / ours / 1e6, decoded / theirs / 1e6, theirs / ours))
+    write_results(rows, size6, rss, args, decoded)
+    write_chart(rows)
+    for row in rows:
+        print(f"{row[0]:<26} sluice {row[2]:6.2f} s  {row[1]:<30} {row[3]:6.2f} s  ratio {row[6]:4.2f}x")
+    print(f"gzip -6 size: sluice {size6[0]} vs gzip {size6[1]} ({size6[0] / size6[1]:.4f}x)")
+    print(f"peak RSS, wc: {rss[0] / 1024:.1f} MiB for {args.size_mb} MB, {rss[1] / 1024:.1f} MiB for 5x")
+
+
+def write_results(rows, size6, rss, args, decoded):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "# Sluice vs the Unix tools",
+        "",
+        f"Written by `Benchmarks/compare.sh` on {datetime.date.today()} — {os.cpu_count()} cores ({cpu}), "
+        f"{platform.system()} {platform.release()}. Input: {decoded / 1e6:.0f} MB of generated access-log text "
+        f"(seeded), and its `gzip -6`. Medians of {args.runs} runs, each pipeline alternated with its baseline "
+        "in the same loop; the ratio is baseline time / Sluice time (above 1: Sluice is faster).",
+        "",
+        "| pipeline | Sluice s | MB/s | baseline | baseline s | MB/s | ratio |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for name, baseline, ours, theirs, ours_rate, theirs_rate, ratio in rows:
+        shown = baseline.replace("|", "\\|")  # a pipe inside a table cell must be escaped, even in code
+        lines.append(f"| {name} | {ours:.2f} | {ours_rate:.0f} | `{shown}` | {theirs:.2f} | {theirs_rate:.0f} "
+                     f"| {ratio:.2f}× |")
+    lines += [
+        "",
+        f"- gzip level 6 output size: Sluice {size6[0]:,} bytes, `gzip -6` {size6[1]:,} "
+        f"({size6[0] / size6[1]:.4f}×).",
+        f"- Peak RSS of `sluice run wc`: {rss[0] / 1024:.1f} MiB on the input, {rss[1] / 1024:.1f} MiB on five "
+        "times the input (`/usr/bin/time -f %M`).",
+        "",
+        "![throughput per pipeline](results.svg)",
+        "",
+    ]
+    open(os.path.join(HERE, "RESULTS.md"), "w").write("\n".join(lines))
+
+
+def write_chart(rows):
+    width, bar, gap, left = 760, 16, 14, 230
+    top = max(max(r[4], r[5]) for r in rows)
+    height = 40 + len(rows) * (2 * bar + gap) + 20
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           'font-size="12">',
+           f'<text x="{left}" y="20">decompressed MB/s (longer is faster) — Sluice (blue) beside its baseline '
+           '(grey)</text>']
+    y = 36
+    for name, baseline, _, _, ours_rate, theirs_rate, _ in rows:
+        for label, rate, colour in ((name, ours_rate, "#2b6cb0"), (baseline, theirs_rate, "#a0aec0")):
+            length = (width - left - 80) * rate / top
+            svg.append(f'<text x="{left - 8}" y="{y + 12}" text-anchor="end">{label}</text>')
+            svg.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar}" fill="{colour}"/>')
+            svg.append(f'<text x="{left + length + 6:.1f}" y="{y + 12}">{rate:.0f}</text>')
+            y += bar
+        y += gap
+    svg.append("</svg>")
+    open(os.path.join(HERE, "results.svg"), "w").write("\n".join(svg) + "\n")
+
+
+if __name__ == "__main__":
+    main()

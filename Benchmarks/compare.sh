@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Compares Sluice's ready pipelines with the Unix tools they replace, on the same machine, in one run.
+# Usage: Benchmarks/compare.sh            (RUNS=5 SIZE_MB=200 by default; writes Benchmarks/RESULTS.md and .svg)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v pigz >/dev/null 2>&1 || missing+=(pigz)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+swift build -c release --product sluice
+python3 Benchmarks/compare.py --sluice "$(swift build -c release --show-bin-path)/sluice" \
+    --runs "${RUNS:-5}" --size-mb "${SIZE_MB:-200}"
