@@ -7,14 +7,15 @@ let package = Package(
     name: "SluiceBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: "../"),
+        // Named explicitly: a path dependency is otherwise known by its directory name, which differs per checkout.
+        .package(name: "Sluice", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
     ],
     targets: [
         .target(
             name: "BenchmarkSupport",
-            dependencies: [.product(name: "Sluice", package: "main")],
+            dependencies: [.product(name: "Sluice", package: "Sluice")],
             path: "Benchmarks/Support",
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
@@ -25,8 +26,8 @@ let package = Package(
                 dependencies: [
                     "BenchmarkSupport",
                     .product(name: "Benchmark", package: "benchmark"),
-                    .product(name: "Sluice", package: "main"),
-                    .product(name: "Pipelines", package: "main"),
+                    .product(name: "Sluice", package: "Sluice"),
+                    .product(name: "Pipelines", package: "Sluice"),
                     .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 ],
                 path: "Benchmarks/\(suite)",
