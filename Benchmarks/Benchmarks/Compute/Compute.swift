@@ -20,7 +20,7 @@ let benchmarks: @Sendable () -> Void = {
     for workers in [1, 2] {
         for ordered in [true, false] {
             let name = "parallelMap, \(workers) worker(s), \(ordered ? "ordered" : "unordered"), 200k records"
-            Benchmark(name, configuration: .init(scalingFactor: .kilo)) { benchmark in
+            Benchmark(name) { benchmark in
                 let report = try await Pipeline.from(0..<200_000)
                     .parallelMap(concurrency: workers, ordered: ordered) { hash($0) }
                     .drain()
@@ -30,7 +30,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("ComputePool.run round trip, 1k empty jobs", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("ComputePool.run round trip, 1k empty jobs") { benchmark in
         let pool = try ComputePool(threads: 2)
         benchmark.startMeasurement()
         for job in 0..<1_000 { blackHole(try await pool.run { job }) }
