@@ -188,7 +188,7 @@ struct LineFramer {
     /// Appends the complete lines of `chunk` to `lines`; at the end of a file, its last line too (with or without
     /// a final `\n`).
     mutating func frame(_ chunk: ByteChunk, into lines: inout [Line]) throws {
-        if chunk.path != self.path || chunk.offset == 0 && self.carry.isEmpty {
+        if chunk.path != self.path {  // a new file (the end of each file resets the path)
             self.startFile(chunk.path)
         }
         let bytes = chunk.bytes
