@@ -82,18 +82,25 @@ public struct Line: Sendable {
         }
     }
 
-    /// `memchr` to the next candidate first byte, `memcmp` for the rest (glibc's `memmem` is not exported).
+    /// `memchr` to the next candidate, then a cheap check of the last byte, then `memcmp` (glibc's `memmem` is not
+    /// exported). The candidate is found by the needle's first byte that is not a space: spaces are the commonest
+    /// byte in text, and anchoring on one would send almost every space of the line to `memcmp`.
     private static func find(_ needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer) -> Bool {
-        let first = Int32(needle[0])
-        let last = haystack.count - needle.count
-        var position = 0
-        while position <= last {
-            guard let found = memchr(haystack.baseAddress! + position, first, last - position + 1) else {
-                return false
+        let anchor = needle.firstIndex { $0 != 0x20 } ?? 0
+        let anchorByte = Int32(needle[anchor])
+        let lastByte = needle[needle.count - 1]
+        let lastStart = haystack.count - needle.count
+        var start = 0
+        while start <= lastStart {
+            let from = haystack.baseAddress! + start + anchor
+            guard let found = memchr(from, anchorByte, lastStart - start + 1) else { return false }
+            start = UnsafeRawPointer(found) - haystack.baseAddress! - anchor
+            if haystack[start + needle.count - 1] == lastByte
+                && memcmp(haystack.baseAddress! + start, needle.baseAddress!, needle.count) == 0
+            {
+                return true
             }
-            position = UnsafeRawPointer(found) - haystack.baseAddress!
-            if memcmp(found, needle.baseAddress!, needle.count) == 0 { return true }
-            position += 1
+            start += 1
         }
         return false
     }
