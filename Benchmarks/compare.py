@@ -75,7 +75,10 @@ def main():
     sh(f"cmp <(zcat {out}/s1.gz) <(zcat {out}/u1.gz)")
     sh(f"gzip -t {out}/s6.gz && cmp <(zcat {out}/s6.gz) {text}")
     size6 = (os.path.getsize(f"{out}/s6.gz"), os.path.getsize(f"{out}/g6.gz"))
-    rss = (peak_rss_kib(f"{s} run wc {gz}"), peak_rss_kib(f"{s} run wc {gz5}"))
+    # Peak RSS varies by a few MiB from run to run (thread and allocator timing): take the median of 5 of each.
+    rss = tuple(
+        statistics.median(peak_rss_kib(f"{s} run wc {path}") for _ in range(5)) for path in (gz, gz5)
+    )
 
     rows = []
     for name, _, baseline, _ in cases:
@@ -111,7 +114,7 @@ def write_results(rows, size6, rss, args, decoded):
         f"- gzip level 6 output size: Sluice {size6[0]:,} bytes, `gzip -6` {size6[1]:,} "
         f"({size6[0] / size6[1]:.4f}×).",
         f"- Peak RSS of `sluice run wc`: {rss[0] / 1024:.1f} MiB on the input, {rss[1] / 1024:.1f} MiB on five "
-        "times the input (`/usr/bin/time -f %M`).",
+        "times the input (`/usr/bin/time -f %M`, median of 5 runs each).",
         "",
         "![throughput per pipeline](results.svg)",
         "",
