@@ -7,6 +7,8 @@ import Glibc
 /// About 20 MB of seeded, log-like text, made once per machine (and its gzip), with Sluice itself.
 public let sampleText = "/tmp/sluice-benchmarks/lines.txt"
 public let sampleGzip = "/tmp/sluice-benchmarks/lines.txt.gz"
+/// The same records as NDJSON (gzip), for json-filter.
+public let sampleNDJSON = "/tmp/sluice-benchmarks/events.ndjson.gz"
 
 public enum SampleData {
     public static func prepare(text: String, compressed: String, megabytes: Int = 20) async throws {
@@ -29,5 +31,19 @@ public enum SampleData {
         _ = mkdir(directory, 0o755)
         try await Pipeline.from(Array(lines)).write(to: text).run()
         try await Pipeline.lines(from: [text]).write(to: compressed).run()
+    }
+
+    /// The sample as NDJSON: one object per line with a `level` and the log line as `msg`.
+    public static func prepareNDJSON() async throws {
+        if (try? await Pipeline.lines(from: [sampleNDJSON]).drain().run()) != nil { return }
+        try await self.prepare(text: sampleText, compressed: sampleGzip)
+        try await Pipeline.lines(from: [sampleText])
+            .map { line -> String in
+                let level = line.contains(" 500 ".utf8) ? "error" : line.contains(" 404 ".utf8) ? "warning" : "info"
+                let message = String(line.string.map { $0 == "\"" || $0 == "\\" ? "'" : $0 })
+                return "{\"level\":\"\(level)\",\"msg\":\"\(message)\"}"
+            }
+            .write(to: sampleNDJSON)
+            .run()
     }
 }
