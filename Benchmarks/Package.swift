@@ -15,7 +15,10 @@ let package = Package(
     targets: [
         .target(
             name: "BenchmarkSupport",
-            dependencies: [.product(name: "Sluice", package: "Sluice")],
+            dependencies: [
+                .product(name: "Sluice", package: "Sluice"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
             path: "Benchmarks/Support",
             swiftSettings: [.swiftLanguageMode(.v6)]
         )

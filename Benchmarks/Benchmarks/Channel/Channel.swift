@@ -1,17 +1,12 @@
 import AsyncAlgorithms
 import Benchmark
+import BenchmarkSupport
 import Sluice
 
-// The engine's hand-off, batched and per element, beside the baselines: AsyncStream per element,
-// swift-async-algorithms' AsyncChannel. One run shows the ratios.
+// The engine's hand-off, batched and per element, beside the baselines per element: AsyncStream,
+// swift-async-algorithms' AsyncChannel and MultiProducerSingleConsumerAsyncChannel. One run shows the ratios.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 1,
-        maxDuration: .seconds(3),
-        maxIterations: 20,
-        thresholds: [.mallocCountTotal: .relaxed]
-    )
+    Benchmark.defaultConfiguration = .sluice(maxDuration: .seconds(3), maxIterations: 20)
 
     let records = 10_000_000
     // Each sample is one whole run; divide its time by the records for the cost per record.

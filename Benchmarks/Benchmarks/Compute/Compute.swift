@@ -1,15 +1,10 @@
 import Benchmark
+import BenchmarkSupport
 import Sluice
 
 // Parallel map from 1 to 2 workers, ordered and unordered, and the cost of one job sent to the pool.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 1,
-        maxDuration: .seconds(3),
-        maxIterations: 20,
-        thresholds: [.mallocCountTotal: .relaxed]
-    )
+    Benchmark.defaultConfiguration = .sluice(maxDuration: .seconds(3), maxIterations: 20)
 
     @Sendable func hash(_ value: Int) -> UInt64 {
         var hash: UInt64 = 14_695_981_039_346_656_037

@@ -4,13 +4,7 @@ import Sluice
 
 // Inflate into line batches; deflate at levels 1 and 6 on one and on two workers.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 1,
-        maxDuration: .seconds(4),
-        maxIterations: 10,
-        thresholds: [.mallocCountTotal: .relaxed]
-    )
+    Benchmark.defaultConfiguration = .sluice(maxDuration: .seconds(4), maxIterations: 10)
 
     let directory = "/tmp/sluice-benchmarks"
     let text = sampleText

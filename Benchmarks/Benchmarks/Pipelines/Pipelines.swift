@@ -6,13 +6,7 @@ import Sluice
 // Every ready pipeline, end to end, on the same 20 MB gzip log (json-filter: the same records as NDJSON), output
 // to /dev/null.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 1,
-        maxDuration: .seconds(4),
-        maxIterations: 10,
-        thresholds: [.mallocCountTotal: .relaxed]
-    )
+    Benchmark.defaultConfiguration = .sluice(maxDuration: .seconds(4), maxIterations: 10)
 
     let values: [String: [String: String]] = [
         "grep": ["pattern": " 404 "],

@@ -138,11 +138,9 @@ extension Pipeline {
         work: @escaping @Sendable ([Output], Int, RecordGuard?) async throws -> [Next]
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
-            let pool = graph.executor(for: placement)
-            let workers = concurrency ?? pool?.threadCount ?? ComputePool.activeProcessorCount
+            let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
             let window = reorderWindow ?? 2 * max(workers, 1)
             do {
-                try ConfigurationError.requirePositive(workers, "\(kind).concurrency")
                 try ConfigurationError.requirePositive(window, "\(kind).reorderWindow")
             } catch {
                 graph.fail(error)
@@ -191,13 +189,7 @@ extension Pipeline {
         merge: @escaping @Sendable (inout Partial, Partial) throws -> Void
     ) -> RunnablePipeline<Partial> {
         RunnablePipeline { graph in
-            let pool = graph.executor(for: placement)
-            let workers = concurrency ?? pool?.threadCount ?? ComputePool.activeProcessorCount
-            do {
-                try ConfigurationError.requirePositive(workers, "\(kind).concurrency")
-            } catch {
-                graph.fail(error)
-            }
+            let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
             let edge = graph.makeEdge(of: Output.self)
             self.attach(graph, [edge])
             let recorder = graph.makeRecorder(kind: kind, name: name)

@@ -83,6 +83,23 @@ final class PipelineGraph {
         }
     }
 
+    /// Where a parallel stage's workers run, and how many there are: `concurrency`, or the pool's thread count.
+    /// A count below 1 fails the build.
+    func parallelWorkers(
+        _ concurrency: Int?,
+        placement: Placement,
+        stage: String
+    ) -> (pool: ComputePool?, workers: Int) {
+        let pool = self.executor(for: placement)
+        let workers = concurrency ?? pool?.threadCount ?? ComputePool.activeProcessorCount
+        do {
+            try ConfigurationError.requirePositive(workers, "\(stage).concurrency")
+        } catch {
+            self.fail(error)
+        }
+        return (pool, workers)
+    }
+
     /// The run's compute pool: the caller's, or one created for this run on first use.
     func computePool() -> ComputePool? {
         if let pool = self.options.computePool ?? self.ownedPool {
