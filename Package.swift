@@ -53,6 +53,7 @@ let package = Package(
                 "Sluice",
                 "Pipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwiftSettings

@@ -50,6 +50,8 @@ public struct Invocation: Sendable {
     public var writeOptions: WriteOptions
     /// What the pipeline's parsing stages do with a malformed record.
     public var errorPolicy: ErrorPolicy
+    /// Whether the inputs are followed as they grow, like `tail -F` (see ``Pipeline/lines(following:options:)``).
+    public var follow: Bool
 
     public init(
         inputs: [String],
@@ -59,7 +61,8 @@ public struct Invocation: Sendable {
         runOptions: RunOptions = RunOptions(),
         readOptions: ReadOptions = ReadOptions(),
         writeOptions: WriteOptions = WriteOptions(),
-        errorPolicy: ErrorPolicy = .stop
+        errorPolicy: ErrorPolicy = .stop,
+        follow: Bool = false
     ) {
         self.inputs = inputs
         self.output = output
@@ -69,11 +72,14 @@ public struct Invocation: Sendable {
         self.readOptions = readOptions
         self.writeOptions = writeOptions
         self.errorPolicy = errorPolicy
+        self.follow = follow
     }
 
-    /// The lines of the inputs.
+    /// The lines of the inputs, followed as they grow if ``follow`` is set.
     public var lines: Pipeline<Line> {
-        Pipeline.lines(from: self.inputs, options: self.readOptions)
+        self.follow
+            ? Pipeline.lines(following: self.inputs, options: self.readOptions)
+            : Pipeline.lines(from: self.inputs, options: self.readOptions)
     }
 
     /// Writes `lines` to the output (a small result, like `wc`'s), as a run of its own.

@@ -14,8 +14,10 @@ struct Run: AsyncParsableCommand {
         discussion: """
             Inputs are files, gzip or plain (found by their content), or `-` for standard input (the default).
             The output is a file (a name ending in .gz means gzip) or `-` for standard output (the default).
-            Exit status: 0 success, 1 a pipeline error, 130 after a graceful drain on SIGINT, 143 on SIGTERM;
-            a second signal stops at once.
+            Exit status: 0 success, 1 a pipeline error, 64 a usage error, 130 after a graceful drain on SIGINT,
+            143 on SIGTERM; a second signal stops at once.
+            Live input: every line read reaches the output within --max-delay (default 200ms), from a pipe as from
+            a file followed with --follow, to standard output, a plain file or a .gz file.
             """
     )
 
@@ -63,6 +65,20 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "The longest record (line) accepted, in bytes.")
     var maxRecordBytes = 16 * 1024 * 1024
+
+    @Flag(
+        name: [.customShort("F"), .long],
+        help: "Keep reading the input files as they grow, like tail -F (plain files; rotation and truncation)."
+    )
+    var follow = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The longest a line waits in the pipeline before it reaches the output, e.g. 200ms or 1s.",
+            valueName: "duration"
+        )
+    )
+    var maxDelay = DurationArgument(.milliseconds(200))
 
     @Option(help: "What parsing stages do with a malformed record: stop, skip or dead-letter.")
     var onError = OnError.stop
@@ -114,6 +130,23 @@ struct Run: AsyncParsableCommand {
         if self.onError == .deadLetter && self.deadLetter == nil {
             throw ValidationError("--on-error dead-letter needs --dead-letter FILE")
         }
+        if self.follow {
+            if self.inputs.isEmpty || self.inputs.contains("-") {
+                throw ValidationError("--follow needs files: standard input ('-') cannot be followed")
+            }
+            for input in self.inputs where Self.isGzip(input) {
+                throw ValidationError("--follow: '\(input)' is gzip, which cannot be followed (only plain files)")
+            }
+        }
+    }
+
+    /// Whether the file starts with gzip's magic bytes (a file that cannot be read is left to the run to report).
+    static func isGzip(_ path: String) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var magic: [UInt8] = [0, 0]
+        return Glibc.read(descriptor, &magic, 2) == 2 && magic == [0x1f, 0x8b]
     }
 
     func run() async throws {
@@ -134,8 +167,11 @@ struct Run: AsyncParsableCommand {
         )
         runOptions.name = pipeline.name
         runOptions.shutdown = shutdown
+        runOptions.maxDelay = self.maxDelay.duration
+        runOptions.logger = WarningLogHandler.logger(quiet: self.quiet)
         let showProgress = !self.quiet && (self.progress ?? (isatty(STDERR_FILENO) == 1))
-        let meter = showProgress ? ProgressMeter(totalBytes: Self.totalSize(of: inputs)) : nil
+        let meter =
+            showProgress ? ProgressMeter(totalBytes: self.follow ? nil : Self.totalSize(of: inputs)) : nil
         runOptions.monitor = meter?.monitor
         let errorPolicy: ErrorPolicy =
             switch self.onError {
@@ -156,7 +192,8 @@ struct Run: AsyncParsableCommand {
             runOptions: runOptions,
             readOptions: ReadOptions(maxRecordBytes: self.maxRecordBytes),
             writeOptions: WriteOptions(gzipLevel: self.gzipLevel),
-            errorPolicy: errorPolicy
+            errorPolicy: errorPolicy,
+            follow: self.follow
         )
 
         let signal = CaughtSignal()

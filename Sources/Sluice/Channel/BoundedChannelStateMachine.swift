@@ -6,6 +6,7 @@ import DequeModule
 /// effects — ``BoundedChannelStorage`` takes the lock, asks the machine, and acts on the answer.
 struct BoundedChannelStateMachine<Element: Sendable> {
     typealias SendContinuation = UnsafeContinuation<Void, any Error>
+    typealias ElementWaiter = UnsafeContinuation<Void, Never>
 
     /// A sender parked because the channel was full, with the element it wants to deliver.
     struct Waiter {
@@ -30,6 +31,8 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     private var termination: Termination?
     private var nextWaiterID: UInt64 = 0
     private var consumerAttached = false
+    /// The consumer, waiting for an element to arrive without taking it (``waitForElement``).
+    private var elementWaiter: ElementWaiter?
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -37,11 +40,15 @@ struct BoundedChannelStateMachine<Element: Sendable> {
 
     var suspendedSenders: Int { self.waiters.count }
 
+    /// Whether the consumer would have to wait for its next element: nothing is buffered and the channel is open.
+    var isAwaitingElements: Bool { self.buffered == 0 && self.termination == nil }
+
     // MARK: Producer events
 
     enum SendAction {
-        /// There is room: yield the element now (the count already includes it).
-        case yield
+        /// There is room: yield the element now (the count already includes it), then resume the consumer if it
+        /// was waiting for an element.
+        case yield(wake: ElementWaiter?)
         /// The channel is full: park the sender under this id.
         case suspend(id: UInt64)
         /// The channel is closed: throw.
@@ -55,7 +62,7 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         // Parked senders go first, so a newcomer never overtakes them.
         if self.buffered < self.capacity && self.waiters.isEmpty {
             self.buffered += 1
-            return .yield
+            return .yield(wake: self.takeElementWaiter())
         }
         let id = self.nextWaiterID
         self.nextWaiterID &+= 1
@@ -65,8 +72,9 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     enum SendSuspendedAction {
         /// The sender is parked; it is resumed when the consumer makes room or the channel closes.
         case parked
-        /// Room appeared between `send()` and the suspension: yield the element and resume the sender.
-        case yieldAndResume
+        /// Room appeared between `send()` and the suspension: yield the element and resume the sender (and the
+        /// consumer, if it was waiting for an element).
+        case yieldAndResume(wake: ElementWaiter?)
         /// Resume the sender throwing this error (closed channel, or the task was already cancelled).
         case resume(throwing: any Error)
     }
@@ -86,7 +94,7 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         }
         if self.buffered < self.capacity && self.waiters.isEmpty {
             self.buffered += 1
-            return .yieldAndResume
+            return .yieldAndResume(wake: self.takeElementWaiter())
         }
         self.waiters.append(Waiter(id: id, element: element, continuation: continuation))
         return .parked
@@ -103,8 +111,8 @@ struct BoundedChannelStateMachine<Element: Sendable> {
 
     enum TerminateAction {
         case none
-        /// End the stream and resume every parked sender with `error`.
-        case finishStream(resumeSenders: [SendContinuation], error: ChannelError)
+        /// End the stream and resume every parked sender with `error` (and the consumer, if it was waiting).
+        case finishStream(resumeSenders: [SendContinuation], error: ChannelError, wake: ElementWaiter?)
     }
 
     /// `finish()` (failure `nil`) or `fail(_:)`.
@@ -112,7 +120,11 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         guard self.termination == nil else { return .none }
         self.termination = failure.map { .failed($0) } ?? .finished
         // Parked senders had not delivered their element: they learn it rather than lose it silently.
-        return .finishStream(resumeSenders: self.removeAllWaiters(), error: ChannelError(.finished))
+        return .finishStream(
+            resumeSenders: self.removeAllWaiters(),
+            error: ChannelError(.finished),
+            wake: self.takeElementWaiter()
+        )
     }
 
     // MARK: Consumer events
@@ -138,11 +150,26 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     }
 
     /// The consumer went away, or the stream terminated: returns the senders to resume with `consumerGone`.
-    mutating func consumerTerminated() -> [SendContinuation] {
+    mutating func consumerTerminated() -> (senders: [SendContinuation], wake: ElementWaiter?) {
         if self.termination == nil {
             self.termination = .consumerGone
         }
-        return self.removeAllWaiters()
+        return (self.removeAllWaiters(), self.takeElementWaiter())
+    }
+
+    /// The consumer waits for an element without taking it. Returns `false` if it need not wait (an element is
+    /// buffered, the channel ended, or its task was already cancelled); otherwise keeps `waiter` to resume later.
+    mutating func waitForElement(_ waiter: ElementWaiter, isCancelled: Bool) -> Bool {
+        guard !isCancelled, self.isAwaitingElements else { return false }
+        precondition(self.elementWaiter == nil, "a channel has a single consumer")
+        self.elementWaiter = waiter
+        return true
+    }
+
+    /// The consumer's wait for an element was cancelled: returns its continuation if it was still waiting.
+    mutating func takeElementWaiter() -> ElementWaiter? {
+        defer { self.elementWaiter = nil }
+        return self.elementWaiter
     }
 
     enum EndAction {

@@ -53,7 +53,8 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
             return action
         }
         switch action {
-        case .yield:
+        case .yield(let wake):
+            wake?.resume()
             return false
         case .fail(let error):
             throw error
@@ -94,7 +95,8 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
             switch action {
             case .parked:
                 onPark?()
-            case .yieldAndResume:
+            case .yieldAndResume(let wake):
+                wake?.resume()
                 sender.resume()
             case .resume(let error):
                 sender.resume(throwing: error)
@@ -107,12 +109,13 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         switch action {
         case .none:
             return
-        case .finishStream(let senders, let error):
+        case .finishStream(let senders, let error, let wake):
             // Outside the lock: finishing the stream calls `onTermination`, which takes the lock.
             self.continuation.finish()
             for sender in senders {
                 sender.resume(throwing: error)
             }
+            wake?.resume()
         }
     }
 
@@ -147,9 +150,29 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
 
     /// The consumer is gone: parked senders learn it at once, later sends throw.
     func consumerTerminated() {
-        let senders = self.state.withLock { $0.consumerTerminated() }
+        let (senders, wake) = self.state.withLock { $0.consumerTerminated() }
         for sender in senders {
             sender.resume(throwing: ChannelError(.consumerGone))
+        }
+        wake?.resume()
+    }
+
+    /// Whether the consumer would wait for its next element: nothing is buffered and the channel is still open.
+    var isAwaitingElements: Bool { self.state.withLock { $0.isAwaitingElements } }
+
+    /// Returns once an element is buffered or the channel has ended — at once if that is already so — without
+    /// taking the element; also returns when the calling task is cancelled. Only the consumer calls it.
+    ///
+    /// This lets the consumer race the arrival of input against a deadline without cancelling the stream's
+    /// iterator (which would end the stream).
+    func waitForElement() async {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (waiter: UnsafeContinuation<Void, Never>) in
+                let parked = self.state.withLock { $0.waitForElement(waiter, isCancelled: Task.isCancelled) }
+                if !parked { waiter.resume() }
+            }
+        } onCancel: {
+            self.state.withLock { $0.takeElementWaiter() }?.resume()
         }
     }
 }

@@ -149,7 +149,7 @@ extension Pipeline {
             self.attach(graph, [inputEdge])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             recorder.workers.store(workers, ordering: .relaxed)
-            let input = StageInput(channel: inputEdge.channel, recorder: recorder, flight: graph.flight)
+            let input = graph.makeInput(inputEdge, recorder: recorder)
             let recordGuard =
                 policy.isStop ? nil : graph.makeRecordGuard(policy: policy, timeout: nil, recorder: recorder)
             var onWindowFull: (@Sendable () -> Void)?
@@ -194,7 +194,7 @@ extension Pipeline {
             self.attach(graph, [edge])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             recorder.workers.store(workers, ordering: .relaxed)
-            let input = StageInput(channel: edge.channel, recorder: recorder, flight: graph.flight)
+            let input = graph.makeInput(edge, recorder: recorder)
             let slot = ResultSlot<Partial>()
             graph.addStage(recorder, heldBatches: workers + 1, isSink: true) {
                 let result = try await ParallelFold.run(

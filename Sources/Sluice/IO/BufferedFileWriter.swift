@@ -1,6 +1,6 @@
 /// Writes a file (or standard output) through a large buffer, so the system sees few, large writes.
 ///
-/// - Important: Blocking: only a stage placed on a ``ComputePool`` uses it. Close it explicitly, on every path.
+/// - Important: Blocking: only a stage on an I/O thread of its own (``Placement/io``) uses it. Close it explicitly, on every path.
 final class BufferedFileWriter {
     let path: String
     private let file: FileDescriptor
@@ -33,6 +33,9 @@ final class BufferedFileWriter {
             try self.flush()
         }
     }
+
+    /// Whether bytes wait in the buffer.
+    var hasBuffered: Bool { !self.buffer.isEmpty }
 
     /// Hands the buffered bytes to the system.
     func flush() throws {

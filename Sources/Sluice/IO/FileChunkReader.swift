@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -25,34 +27,52 @@ struct ByteChunk: Sendable, ByteSized {
 ///
 /// gzip is recognised by its magic bytes `1f 8b`, not by the file's name; anything else is passed through as is.
 ///
-/// - Important: Blocking and CPU-heavy: only a stage placed on a ``ComputePool`` calls it.
+/// Input that can keep the reader waiting — a pipe, a fifo, a terminal, a socket, a followed file — is read only
+/// after an ``InputWaiter`` says a read will not block, so a graceful shutdown or a cancellation ends the wait,
+/// before the first byte too. What such input delivers is handed on at once, decoded, however little it is.
+///
+/// - Important: Blocking: only a stage on an I/O thread of its own (``Placement/io``) calls it, inside
+///   ``InputWaiter/wakingOnCancellation(_:)``.
 final class FileChunkReader {
     private let paths: [String]
     private let chunkSize: Int
-    private let shutdown: ShutdownSignal?
+    private let waiter: InputWaiter
+    /// Set when following: the files are read past their end, as `tail -F` does.
+    private let follows: Bool
+    private let logger: Logger
     private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
+    /// Whether the open file is a regular file (reads never wait) rather than a pipe, fifo, terminal or socket.
+    private var isRegular = true
     private var decoder: GzipDecoder?
+    private var follower: FileFollower?
+    /// The first bytes of the open file, gathered until its format is known (`nil` once it is).
+    private var head: [UInt8]?
+    /// Set when a followed path was found to name a new file: the open one is read to its end first.
+    private var rotated = false
     /// Bytes read from the current file as stored, and decoded bytes handed out for it.
     private var storedOffset = 0
     private var decodedOffset = 0
-    private var pendingError: FileError?
+    private var pendingError: (any Error)?
     /// Bytes read as stored and handed out decoded, over all files (for the run report).
     private(set) var totalStored = 0
     private(set) var totalDecoded = 0
 
-    init(paths: [String], chunkSize: Int, shutdown: ShutdownSignal? = nil) {
+    init(paths: [String], chunkSize: Int, waiter: InputWaiter, follows: Bool = false, logger: Logger) {
         self.paths = paths
         self.chunkSize = chunkSize
-        self.shutdown = shutdown
+        self.waiter = waiter
+        self.follows = follows
+        self.logger = logger
     }
 
-    /// The next decoded chunks, in order; an empty array once every file was read.
+    /// The next decoded chunks, in order; an empty array once every file was read (or the reading stopped).
     ///
     /// - Throws: ``FileError`` naming the file and the byte offset. Chunks decoded before a problem are returned
-    ///   by the call before the one that throws, so none is lost.
-    func next() throws(FileError) -> [ByteChunk] {
+    ///   by the call before the one that throws, so none is lost. `CancellationError` if the task was cancelled
+    ///   while waiting for input.
+    func next() throws -> [ByteChunk] {
         if let error = self.pendingError {
             self.pendingError = nil
             throw error
@@ -60,24 +80,32 @@ final class FileChunkReader {
         while true {
             guard !self.stopped else { return [] }
             guard let file = self.file else {
-                guard self.nextPath < self.paths.count, !(self.shutdown?.isRequested ?? false) else { return [] }
+                guard self.nextPath < self.paths.count, !self.waiter.shutdown.isRequested else { return [] }
                 try self.open(self.paths[self.nextPath])
                 self.nextPath += 1
                 continue
             }
-            if let head = self.pendingHead {
-                // The bytes read to sniff the format go on at once: on a pipe, more may not come for a while.
-                self.pendingHead = nil
-                let chunks = try self.decode(head, endOfFile: false, from: file)
-                if !chunks.isEmpty { return chunks }
-                continue
-            }
-            if let shutdown = self.shutdown {
-                if shutdown.isRequested { return self.stop(file) }
-                if try !file.waitUntilReadable(orWoken: shutdown.wakeDescriptor) { return self.stop(file) }
+            if self.waiter.shutdown.isRequested { return self.stop(file) }
+            if !self.isRegular, try self.waiter.wait(for: file.rawValue, path: file.path) == .shutdown {
+                return self.stop(file)
             }
             let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
-            let chunks = try self.decode(raw, endOfFile: raw.isEmpty, from: file)
+            if raw.isEmpty, let follower = self.follower {
+                if let chunks = try self.endOfData(file, follower) { return chunks }
+                continue
+            }
+            var input = raw
+            if let head = self.head {
+                // Still finding out the format: a pipe may deliver fewer than two bytes at first.
+                input = head + raw
+                if input.count < 2 && !raw.isEmpty {
+                    self.head = input
+                    continue
+                }
+                self.head = nil
+                try self.startDecoding(file, sniffed: input)
+            }
+            let chunks = try self.decode(input, endOfFile: raw.isEmpty, from: file)
             if !chunks.isEmpty { return chunks }
         }
     }
@@ -87,16 +115,10 @@ final class FileChunkReader {
     private func stop(_ file: FileDescriptor) -> [ByteChunk] {
         self.stopped = true
         var decoded = self.decoder?.takeRemainingChunks() ?? []
-        if let head = self.pendingHead, self.decoder == nil {
+        if let head = self.head, !head.isEmpty {
             decoded.append(head)
-            self.pendingHead = nil
         }
-        var chunks: [ByteChunk] = []
-        for bytes in decoded {
-            chunks.append(ByteChunk(bytes: bytes, path: file.path, offset: self.decodedOffset, endOfFile: false))
-            self.decodedOffset += bytes.count
-            self.totalDecoded += bytes.count
-        }
+        var chunks = self.chunks(decoded, from: file, endOfFile: false)
         chunks.append(
             ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true, stopped: true)
         )
@@ -106,6 +128,12 @@ final class FileChunkReader {
 
     /// Closes the current file, if any (after an error, or when the reading stage stops early).
     func close() {
+        self.closeFile()
+        self.follower?.close()
+        self.follower = nil
+    }
+
+    private func closeFile() {
         self.decoder?.end()
         self.decoder = nil
         try? self.file?.close()
@@ -113,25 +141,106 @@ final class FileChunkReader {
     }
 
     private func open(_ path: String) throws(FileError) {
-        let file = try FileDescriptor.openForReading(path)
-        self.file = file
-        self.storedOffset = 0
-        self.decodedOffset = 0
-        // Sniff the magic bytes; a pipe may deliver fewer than two bytes at first.
-        var head = try file.read(upTo: self.chunkSize, offset: 0)
-        while head.count == 1 {
-            let more = try file.read(upTo: self.chunkSize, offset: head.count)
-            if more.isEmpty { break }
-            head += more
+        if self.follows && path == "-" {
+            throw FileError(code: .notFollowable, path: path, detail: "standard input cannot be followed")
         }
-        if head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-            self.decoder = try GzipDecoder(path: path, chunkSize: self.chunkSize)
-        }
-        self.pendingHead = head
+        try self.adopt(FileDescriptor.openForReading(path))
     }
 
-    /// The first bytes read while sniffing, still to be decoded.
-    private var pendingHead: [UInt8]?
+    /// Makes `file` the one being read, from its start.
+    private func adopt(_ file: FileDescriptor) throws(FileError) {
+        self.file = file
+        self.head = []
+        self.storedOffset = 0
+        self.decodedOffset = 0
+        do {
+            self.isRegular = try file.status().isRegular
+            if self.follows && self.follower == nil {
+                self.follower = try FileFollower(path: file.path)
+            }
+        } catch {
+            self.closeFile()
+            throw error
+        }
+    }
+
+    /// Sets up decoding once the first bytes tell the format.
+    private func startDecoding(_ file: FileDescriptor, sniffed head: [UInt8]) throws(FileError) {
+        guard head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b else { return }
+        if self.follows {
+            throw FileError(
+                code: .notFollowable,
+                path: file.path,
+                detail: "a gzip file cannot be followed (it is not read as it grows)"
+            )
+        }
+        self.decoder = try GzipDecoder(path: file.path, chunkSize: self.chunkSize)
+    }
+
+    /// At the end of a followed file's data: waits for more, or moves on to the file that now has its name, or
+    /// starts over on a truncated file. Returns chunks to hand on, or `nil` to read again.
+    private func endOfData(_ file: FileDescriptor, _ follower: FileFollower) throws -> [ByteChunk]? {
+        if self.rotated {
+            // The old file is read to its end: finish it, and go on with the new one from its start.
+            self.rotated = false
+            guard let new = try Self.openIfPresent(file.path) else {
+                return nil  // gone again before it could be opened: keep the old one until the next appears
+            }
+            let ending = self.finishFile(file)
+            self.closeFile()
+            try self.adopt(new)
+            return ending
+        }
+        var change = try follower.change(of: file, readUpTo: self.storedOffset)
+        if change == .none {
+            switch try self.waiter.wait(for: follower.descriptor, path: file.path, timeout: FileFollower.pollInterval) {
+            case .shutdown: return self.stop(file)
+            case .ready: follower.drainEvents()
+            case .timedOut: break
+            }
+            // Look again before reading: a truncation followed at once by an append is told from a plain append
+            // only while the file is still shorter than what was read of it.
+            change = try follower.change(of: file, readUpTo: self.storedOffset)
+        }
+        switch change {
+        case .none:
+            return nil
+        case .rotated:
+            self.rotated = true
+            return nil  // one more read of the old file, for what was appended before the rotation
+        case .truncated(let size):
+            self.logger.warning(
+                "followed file truncated: reading it again from its start",
+                metadata: ["path": "\(file.path)", "size": "\(size)", "was-read": "\(self.storedOffset)"]
+            )
+            let ending = self.finishFile(file)
+            try file.seek(to: 0)
+            self.storedOffset = 0
+            self.decodedOffset = 0
+            return ending
+        }
+    }
+
+    private static func openIfPresent(_ path: String) throws(FileError) -> FileDescriptor? {
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.openForReading(path)
+        } catch {
+            if error.code == .notFound { return nil }
+            throw error
+        }
+        return file
+    }
+
+    /// The end of one file's data (its last line counts even without a `\n`).
+    private func finishFile(_ file: FileDescriptor) -> [ByteChunk] {
+        var decoded: [[UInt8]] = []
+        if let head = self.head, !head.isEmpty {
+            decoded.append(head)
+            self.head = []
+        }
+        return self.chunks(decoded, from: file, endOfFile: true)
+    }
 
     private func decode(_ input: [UInt8], endOfFile: Bool, from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
         self.storedOffset += input.count
@@ -143,26 +252,32 @@ final class FileChunkReader {
                 if endOfFile { try decoder.finish() }
             } catch {
                 // Hand out what was decoded before the problem; throw on the next call.
-                self.pendingError =
-                    error as? FileError ?? FileError(code: .corruptGzip, path: file.path, detail: "\(error)")
+                self.pendingError = error
             }
-            decoded = decoder.takeChunks()
+            // From input that may pause, what was decoded goes on now, not when a whole chunk is full.
+            decoded = self.isRegular ? decoder.takeChunks() : decoder.takeRemainingChunks()
         } else {
             decoded = input.isEmpty ? [] : [input]
         }
         let failed = self.pendingError != nil
+        let chunks = self.chunks(decoded, from: file, endOfFile: endOfFile || failed)
+        if endOfFile || failed {
+            self.close()
+        }
+        return chunks
+    }
+
+    /// `decoded` as chunks of `file`, the last one marked as its end if `endOfFile` (an empty one if need be).
+    private func chunks(_ decoded: [[UInt8]], from file: FileDescriptor, endOfFile: Bool) -> [ByteChunk] {
         var chunks: [ByteChunk] = []
         for (index, bytes) in decoded.enumerated() {
-            let last = (endOfFile || failed) && index == decoded.count - 1
+            let last = endOfFile && index == decoded.count - 1
             chunks.append(ByteChunk(bytes: bytes, path: file.path, offset: self.decodedOffset, endOfFile: last))
             self.decodedOffset += bytes.count
             self.totalDecoded += bytes.count
         }
-        if (endOfFile || failed) && decoded.isEmpty {
+        if endOfFile && decoded.isEmpty {
             chunks.append(ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true))
-        }
-        if endOfFile || failed {
-            self.close()
         }
         return chunks
     }

@@ -8,8 +8,8 @@ import Darwin
 
 /// An open file or standard stream, read or written with blocking system calls.
 ///
-/// - Important: Every call blocks the calling thread. Sluice makes them only from stages placed on a
-///   ``ComputePool``, never on the cooperative pool. Closing is explicit (``close()``, once); standard streams
+/// - Important: Every call blocks the calling thread. Sluice makes them only from stages on an I/O thread of
+///   their own (``Placement/io``), never on the compute pool or the cooperative pool. Closing is explicit (``close()``, once); standard streams
 ///   are never closed.
 struct FileDescriptor {
     /// The path as the user gave it; `"-"` for standard input or output.
@@ -24,18 +24,63 @@ struct FileDescriptor {
     }
 
     /// Opens `path` for reading; `"-"` is standard input.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     static func openForReading(_ path: String) throws(FileError) -> FileDescriptor {
         if path == "-" {
             return FileDescriptor(path: path, descriptor: STDIN_FILENO, isStandardStream: true)
         }
-        let descriptor = Self.retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC) }
+        // Non-blocking open: opening a fifo that has no writer yet would block here, where no shutdown or
+        // cancellation could wake it. Reads then block again, after a poll says they will not wait.
+        let descriptor = Self.retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard descriptor >= 0 else { throw FileError.system(errno, "open", path: path) }
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags < 0 || fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) < 0 {
+            let failure = errno
+            _ = Glibc.close(descriptor)
+            throw FileError.system(failure, "fcntl", path: path)
+        }
         return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
     }
 
+    /// What `fstat` says of the open file.
+    struct Status: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int
+        var isRegular: Bool
+
+        init(_ info: stat) {
+            self.device = UInt64(info.st_dev)
+            self.inode = UInt64(info.st_ino)
+            self.size = Int(info.st_size)
+            self.isRegular = (info.st_mode & S_IFMT) == S_IFREG
+        }
+
+        /// Whether both describe the same file (not the same contents).
+        func isSameFile(as other: Status) -> Bool {
+            self.device == other.device && self.inode == other.inode
+        }
+    }
+
+    /// The open file's status.
+    func status() throws(FileError) -> Status {
+        var info = stat()
+        guard fstat(self.descriptor, &info) == 0 else { throw FileError.system(errno, "fstat", path: self.path) }
+        return Status(info)
+    }
+
+    /// The raw descriptor, to wait on.
+    var rawValue: Int32 { self.descriptor }
+
+    /// Moves the read position to `offset` from the start.
+    func seek(to offset: Int) throws(FileError) {
+        guard lseek(self.descriptor, off_t(offset), SEEK_SET) >= 0 else {
+            throw FileError.system(errno, "lseek", path: self.path)
+        }
+    }
+
     /// Opens `path` for writing, creating or truncating it; `"-"` is standard output.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     static func openForWriting(_ path: String) throws(FileError) -> FileDescriptor {
         if path == "-" {
             return FileDescriptor(path: path, descriptor: STDOUT_FILENO, isStandardStream: true)
@@ -45,24 +90,8 @@ struct FileDescriptor {
         return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
     }
 
-    /// Waits until the file can be read or `wake` becomes readable; returns `false` for the latter.
-    ///
-    /// This is what keeps a silent pipe from holding a graceful shutdown hostage: the read waits on the shutdown
-    /// signal's descriptor too.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
-    func waitUntilReadable(orWoken wake: Int32) throws(FileError) -> Bool {
-        var descriptors = [
-            pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-        ]
-        while poll(&descriptors, 2, -1) < 0 {
-            guard errno == EINTR else { throw FileError.system(errno, "poll", path: self.path) }
-        }
-        return descriptors[1].revents & Int16(POLLIN) == 0
-    }
-
     /// Reads up to `count` bytes; an empty array means the end of the file.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func read(upTo count: Int, offset: Int) throws(FileError) -> [UInt8] {
         var failure: Int32 = 0
         // Uninitialised: the kernel fills what it returns, and the array's count is only what it returned.
@@ -76,7 +105,7 @@ struct FileDescriptor {
     }
 
     /// Writes all of `bytes`.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func write(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(FileError) {
         var written = 0
         while written < bytes.count {
@@ -91,7 +120,7 @@ struct FileDescriptor {
     }
 
     /// Forces written data to the device.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func synchronize() throws(FileError) {
         guard !self.isStandardStream else { return }
         guard fsync(self.descriptor) == 0 else { throw FileError.system(errno, "fsync", path: self.path) }
@@ -99,7 +128,7 @@ struct FileDescriptor {
 
     /// Closes the file (never a standard stream). A failing close of a written file is reported: it can mean the
     /// data did not reach the disk.
-    @available(*, noasync, message: "blocks: call from a stage on a ComputePool")
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func close() throws(FileError) {
         guard !self.isStandardStream else { return }
         if Glibc.close(self.descriptor) != 0 && errno != EINTR {

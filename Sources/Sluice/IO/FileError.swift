@@ -40,6 +40,8 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let trailingGarbage = Code(name: "trailingGarbage")
         /// A record is longer than the configured maximum.
         public static let recordTooLong = Code(name: "recordTooLong")
+        /// The input cannot be followed (`--follow`): standard input, or a gzip file.
+        public static let notFollowable = Code(name: "notFollowable")
         /// The output would overwrite one of the inputs.
         public static let outputIsInput = Code(name: "outputIsInput")
 

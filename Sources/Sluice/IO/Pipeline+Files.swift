@@ -18,18 +18,60 @@ extension Pipeline where Output == Line {
     ///   - paths: The files, in order. An empty list reads standard input.
     ///   - options: Chunk size and the longest line accepted.
     public static func lines(from paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
-        let inputs = paths.isEmpty ? ["-"] : paths
-        let chunks = Pipeline<ByteChunk>.source(kind: "read", name: "read", placement: .compute) { output in
-            let reader = FileChunkReader(paths: inputs, chunkSize: options.chunkSize, shutdown: output.shutdown)
-            defer { reader.close() }
-            var counted = (stored: 0, decoded: 0)
-            while true {
-                let chunks = try reader.next()  // blocks: this stage runs on the compute pool
-                output.countBytes(in: reader.totalStored - counted.stored, out: reader.totalDecoded - counted.decoded)
-                counted = (reader.totalStored, reader.totalDecoded)
-                if chunks.isEmpty { break }
-                // One batch per read: slow input (a pipe) is passed on as it arrives.
-                try await output.send(Batch(chunks))
+        self.lines(reading: paths.isEmpty ? ["-"] : paths, options: options, follows: false)
+    }
+
+    /// Reads the lines of the plain files at `paths` and keeps reading what is appended to them, like `tail -F`.
+    ///
+    /// Each file is read from its start to its end, then followed: lines appended later flow on as they are
+    /// written (within ``RunOptions/maxDelay``). When a path comes to name another file (a log rotated by rename
+    /// and create), the old file is read to its end, then the new one from its start; when a file becomes shorter
+    /// than what was read of it (truncated in place), it is read again from its start, and a warning is logged.
+    /// Several files are followed at once, their lines interleaving as they come (each file's own order is kept).
+    ///
+    /// The run ends only on a graceful shutdown (``ShutdownSignal``, SIGINT/SIGTERM in the CLI) or cancellation:
+    /// every line read so far drains; a partial last line without `\n` is not a record.
+    ///
+    /// - Parameters:
+    ///   - paths: Plain files. Standard input (`"-"`) and gzip files cannot be followed: the run fails with
+    ///     ``FileError/Code/notFollowable`` naming the input. A file missing at the start fails the run with
+    ///     ``FileError/Code/notFound``.
+    ///   - options: Chunk size and the longest line accepted.
+    public static func lines(following paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        .merge(paths.map { self.lines(reading: [$0], options: options, follows: true) })
+    }
+
+    private static func lines(reading inputs: [String], options: ReadOptions, follows: Bool) -> Pipeline<Line> {
+        let chunks = Pipeline<ByteChunk> { graph, edges in
+            let recorder = graph.makeRecorder(kind: "read", name: "read")
+            let logger = graph.logger
+            // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
+            graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
+                output in
+                let waiter = try InputWaiter(shutdown: output.shutdown, path: inputs[0])
+                defer { waiter.close() }
+                let reader = FileChunkReader(
+                    paths: inputs,
+                    chunkSize: options.chunkSize,
+                    waiter: waiter,
+                    follows: follows,
+                    logger: logger
+                )
+                defer { reader.close() }
+                try await waiter.wakingOnCancellation {
+                    var counted = (stored: 0, decoded: 0)
+                    while true {
+                        let chunks = try reader.next()  // blocks: this stage has a thread of its own
+                        output.countBytes(
+                            in: reader.totalStored - counted.stored,
+                            out: reader.totalDecoded - counted.decoded
+                        )
+                        counted = (reader.totalStored, reader.totalDecoded)
+                        if chunks.isEmpty { break }
+                        // One batch per read: slow input (a pipe) is passed on as it arrives.
+                        try await output.send(Batch(chunks))
+                    }
+                }
             }
         }
         return chunks.through(
@@ -79,12 +121,12 @@ extension Pipeline where Output == Line {
                 .parallelMap(name: "deflate", concurrency: options.compressionConcurrency, ordered: true) {
                     try compressor.compress($0)
                 }
-                .sink(kind: "write", name: "write", placement: .compute) { input in
+                .sink(kind: "write", name: "write", placement: .io) { input in
                     defer { compressor.close() }
                     try await GzipFileSink.write(input, to: path, synchronize: options.synchronize)
                 }
         } else {
-            written = self.sink(kind: "write", name: "write", placement: .compute) { input in
+            written = self.sink(kind: "write", name: "write", placement: .io) { input in
                 try await LineFileSink.write(input, to: path, synchronize: options.synchronize)
             }
         }
@@ -92,15 +134,40 @@ extension Pipeline where Output == Line {
     }
 
     /// Cuts the lines, each with its `\n`, into blocks of at least `size` bytes ending at a line boundary.
+    ///
+    /// A partial block waits for more lines while they keep coming; once its input is idle it goes on when its
+    /// oldest line has waited ``RunOptions/maxDelay`` (each block ends with a sync flush, so a short one costs a
+    /// little compression, never correctness). Under load blocks fill long before that.
     func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
         self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { input, output in
             var builder = GzipBlockBuilder(size: size)
+            var flush = FlushSchedule(input)
+            var iterator = input.makeAsyncIterator()
             do {
-                for try await batch in input {
-                    for line in batch {
-                        if let block = builder.append(line) {
-                            // A batch of its own per block: each is one job for the compressors.
-                            try await output.send(Batch([block]))
+                loop: while true {
+                    switch try await iterator.next(orUntil: flush.deadline, clock: input.clock) {
+                    case .end:
+                        break loop
+                    case .deadline:
+                        if let block = builder.finish() { try await output.send(Batch([block])) }
+                        flush.released()
+                    case .batch(let batch):
+                        flush.holding()
+                        for line in batch {
+                            if let block = builder.append(line) {
+                                // A batch of its own per block: each is one job for the compressors.
+                                try await output.send(Batch([block]))
+                                flush.released()
+                            }
+                        }
+                        if builder.isEmpty {
+                            flush.released()
+                        } else {
+                            flush.holding()
+                            if flush.isDue, let block = builder.finish() {
+                                try await output.send(Batch([block]))
+                                flush.released()
+                            }
                         }
                     }
                 }
@@ -144,15 +211,27 @@ extension RunnablePipeline {
 /// Writes lines to a plain file.
 enum LineFileSink {
     static func write(_ input: StageInput<Line>, to path: String, synchronize: Bool) async throws {
-        let writer = try BufferedFileWriter(path: path)  // blocks: this stage runs on the compute pool
+        let writer = try BufferedFileWriter(path: path)  // blocks: this stage has a thread of its own
+        var iterator = input.makeAsyncIterator()
+        var flush = FlushSchedule(input)
         do {
-            for try await batch in input {
+            while true {
+                if iterator.isIdle && writer.hasBuffered {
+                    // Nothing more is coming for now: what was written so far goes out, not at end of input.
+                    try writer.flush()
+                }
+                guard let batch = try await iterator.next() else { break }
+                flush.holding()
                 var bytes = 0
                 for line in batch {
                     try writer.write(line: line)
                     bytes += line.count + 1
                 }
                 input.countBytes(in: bytes, out: bytes)
+                if flush.isDue {
+                    try writer.flush()  // under a steady trickle the input is never idle: bound the wait anyway
+                }
+                if !writer.hasBuffered { flush.released() }
             }
         } catch {
             // Keep every whole line received so far.
@@ -163,10 +242,46 @@ enum LineFileSink {
     }
 }
 
+/// When a stage that holds records back must pass them on: once the oldest has waited ``RunOptions/maxDelay``
+/// on the run's clock. Read once per batch, never per record.
+struct FlushSchedule {
+    private let clock: RunClock
+    private let maxDelay: Duration
+    /// When the oldest record held back arrived, on the run's clock.
+    private(set) var oldest: Duration?
+
+    init<Record>(_ input: StageInput<Record>) {
+        self.clock = input.clock
+        self.maxDelay = input.maxDelay
+    }
+
+    /// Records are held back from now on, unless some already were.
+    mutating func holding() {
+        if self.oldest == nil { self.oldest = self.clock.elapsed() }
+    }
+
+    /// Nothing is held back any more.
+    mutating func released() {
+        self.oldest = nil
+    }
+
+    /// When what is held must go on at the latest, or `nil` when nothing is held.
+    var deadline: Duration? { self.oldest.map { $0 + self.maxDelay } }
+
+    /// Whether what is held has waited long enough.
+    var isDue: Bool {
+        guard let deadline = self.deadline else { return false }
+        return self.clock.elapsed() >= deadline
+    }
+}
+
 /// Joins compressed blocks into one gzip member: header, blocks, an empty final block, CRC32 and length.
+///
+/// Each block ends with a sync flush, so whenever the input is idle the writer hands what it has to the system:
+/// a reader of the growing file (`zcat`) then sees every line written so far.
 enum GzipFileSink {
     static func write(_ input: StageInput<CompressedBlock>, to path: String, synchronize: Bool) async throws {
-        let writer = try BufferedFileWriter(path: path)  // blocks: this stage runs on the compute pool
+        let writer = try BufferedFileWriter(path: path)  // blocks: this stage has a thread of its own
         var crc: UInt32 = 0
         var length = 0
         func finish(synchronize: Bool) throws {
@@ -174,9 +289,14 @@ enum GzipFileSink {
             try writer.write(GzipBlockCompressor.trailer(crc: crc, length: length))
             try writer.close(synchronize: synchronize)
         }
+        var iterator = input.makeAsyncIterator()
         do {
             try writer.write(GzipBlockCompressor.header)
-            for try await batch in input {
+            while true {
+                if iterator.isIdle && writer.hasBuffered {
+                    try writer.flush()
+                }
+                guard let batch = try await iterator.next() else { break }
                 var plain = 0
                 var stored = 0
                 for block in batch {
@@ -227,6 +347,9 @@ struct GzipBlockBuilder {
         self.copyRun()
         return self.takeBlock()
     }
+
+    /// Whether no line waits for a block.
+    var isEmpty: Bool { self.run == nil && self.data.isEmpty }
 
     /// The last, partial block, if any.
     mutating func finish() -> GzipBlock? {

@@ -114,7 +114,7 @@ extension Pipeline {
             let edge = graph.makeEdge(of: Output.self)
             self.attach(graph, [edge])
             let recorder = graph.makeRecorder(kind: kind, name: name)
-            let input = StageInput(channel: edge.channel, recorder: recorder, flight: graph.flight)
+            let input = graph.makeInput(edge, recorder: recorder)
             let slot = ResultSlot<Result>()
             graph.addStage(recorder, heldBatches: heldBatches, isSink: true, placement: placement) {
                 slot.store(try await consume(input))

@@ -156,7 +156,7 @@ extension Pipeline {
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             let body = prepare(graph, recorder)
-            let stageInput = StageInput(channel: input.channel, recorder: recorder, flight: graph.flight)
+            let stageInput = graph.makeInput(input, recorder: recorder)
             graph.addProducingStage(
                 recorder,
                 into: edges,

@@ -49,6 +49,7 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
         }
         // A pool made for this run ends with it: no thread outlives the run, whatever its outcome.
         await graph.ownedPool?.shutdown()
+        await graph.ioThreads.shutdown()
         return try outcome.get()
     }
 }

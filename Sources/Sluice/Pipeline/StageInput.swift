@@ -17,6 +17,9 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
     let channel: BoundedChannel<Batch<Record>>
     let recorder: StageRecorder
     let flight: FlightCounter
+    /// The run's clock and its ``RunOptions/maxDelay``, for stages that hold records back.
+    let clock: RunClock
+    let maxDelay: Duration
 
     /// Adds to the stage's byte counts in the run report.
     func countBytes(in bytesIn: Int, out bytesOut: Int) {
@@ -70,6 +73,51 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             self.recorder.metrics.channelDepth.record(self.storage.buffered)
             self.held = batch.count
             return batch
+        }
+
+        /// Whether the next call to ``next()`` would wait: nothing has arrived since the last batch and the input has
+        /// not ended. A stage holding records back (a write buffer, a partial batch) passes them on now.
+        var isIdle: Bool { self.storage.isAwaitingElements }
+
+        /// What ``next(orUntil:clock:)`` returns.
+        enum Event {
+            case batch(Batch<Record>)
+            /// The input ended.
+            case end
+            /// `deadline` came while the input was idle; the next call waits for input again.
+            case deadline
+        }
+
+        /// The next batch, or ``Event/deadline`` if nothing arrives before `deadline` on the run's clock.
+        ///
+        /// A batch that is already there is returned without looking at the clock; only an idle input starts a
+        /// race between the arrival of input and the clock (neither is consumed by losing it).
+        ///
+        /// - Throws: As ``next()``.
+        mutating func next(orUntil deadline: Duration?, clock: RunClock) async throws -> Event {
+            if let deadline, self.isIdle {
+                self.release()
+                let start = monotonicNanoseconds()
+                let storage = self.storage
+                let inputCame = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        await storage.waitForElement()
+                        return true
+                    }
+                    group.addTask {
+                        try await clock.sleepUntil(deadline)
+                        return false
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? true
+                }
+                try Task.checkCancellation()
+                if !inputCame {
+                    self.recorder.waited(monotonicNanoseconds() &- start)
+                    return .deadline
+                }
+            }
+            return try await self.next().map(Event.batch) ?? .end
         }
 
         /// Stops counting the last batch as in flight: the stage is done with it.

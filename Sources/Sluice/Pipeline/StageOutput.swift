@@ -25,18 +25,23 @@ public final class StageOutput<Record: Sendable> {
     /// Set when every downstream consumer went away: the stage can stop, nobody needs its output.
     private(set) var downstreamGone = false
     @usableFromInline let shutdown: ShutdownSignal
+    private let ioThreads: IOThreads
+    /// The thread ``waitUntilReadable(_:)`` blocks, made on first use.
+    private var waitThread: ComputePool?
 
     init(
         edges: [OutputEdge<Record>],
         recorder: StageRecorder,
         flight: FlightCounter,
         options: RunOptions,
-        shutdown: ShutdownSignal
+        shutdown: ShutdownSignal,
+        ioThreads: IOThreads
     ) {
         self.edges = edges
         self.recorder = recorder
         self.flight = flight
         self.shutdown = shutdown
+        self.ioThreads = ioThreads
         self.batchLimits = options.batch
         if let hook = options.hooks.onSendSuspended {
             let name = recorder.name
@@ -47,10 +52,93 @@ public final class StageOutput<Record: Sendable> {
     }
 
     /// Whether the run is shutting down gracefully: a source should stop reading and return, and the engine
-    /// sends on everything it already emitted. A source that blocks waiting for input should check it between
-    /// waits (Sluice's own sources also wake up from a blocked read).
+    /// sends on everything it already emitted. A source that waits for input should wait with
+    /// ``waitUntilReadable(_:)`` or ``waitForInput(_:)``, which end the wait on a shutdown.
     @inlinable
     public var isShutdownRequested: Bool { self.shutdown.isRequested }
+
+    /// Waits until `descriptor` — a pipe, a fifo, a terminal, a socket — can be read without blocking, unless a
+    /// graceful shutdown comes first; records gathered by ``emit(_:)`` are sent on before the wait.
+    ///
+    /// ```swift
+    /// struct SocketLines: Source {
+    ///     let socket: Int32
+    ///     func run(into output: StageOutput<String>) async throws {
+    ///         var buffer = [UInt8](repeating: 0, count: 65_536)
+    ///         while try await output.waitUntilReadable(socket) {
+    ///             let count = read(socket, &buffer, buffer.count)   // ready: does not block
+    ///             if count <= 0 { break }
+    ///             try await output.emit(String(decoding: buffer[..<count], as: UTF8.self))
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// The wait blocks no cooperative or compute-pool thread: it runs on an I/O thread of the stage's own, and the
+    /// time counts as waiting for input in the run report, not as work.
+    ///
+    /// - Parameter descriptor: An open descriptor; the caller keeps it and closes it.
+    /// - Returns: `true` when a read will not block (data, the end of the input, or an error to read); `false`
+    ///   when a graceful shutdown was requested — stop reading and return.
+    /// - Throws: `CancellationError` if the run is cancelled, before or during the wait; ``FileError`` if the
+    ///   system refuses the wait.
+    public func waitUntilReadable(_ descriptor: Int32) async throws -> Bool {
+        try await self.flush()
+        if self.shutdown.isRequested { return false }
+        let name = "descriptor \(descriptor)"
+        let waiter = try InputWaiter(shutdown: self.shutdown, path: name)
+        defer { waiter.close() }
+        let thread: ComputePool
+        if let existing = self.waitThread {
+            thread = existing
+        } else {
+            thread = try self.ioThreads.makeThread(for: self.recorder.name)
+            self.waitThread = thread
+        }
+        let start = monotonicNanoseconds()
+        defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+        let outcome = try await waiter.wakingOnCancellation {
+            try await thread.run { try waiter.wait(for: descriptor, path: name) }
+        }
+        return outcome == .ready
+    }
+
+    /// Awaits `input` — the next message of a connection, a queue, a callback — unless a graceful shutdown comes
+    /// first; records gathered by ``emit(_:)`` are sent on before the wait.
+    ///
+    /// ```swift
+    /// while let message = try await output.waitForInput({ try await connection.receive() }) {
+    ///     try await output.emit(message)
+    /// }
+    /// ```
+    ///
+    /// The time counts as waiting for input in the run report, not as work.
+    ///
+    /// - Parameter input: Awaits the next input. On a shutdown it is cancelled: it should not take input it
+    ///   cannot give back when cancelled.
+    /// - Returns: What `input` returned, or `nil` when a graceful shutdown was requested first — stop reading and
+    ///   return.
+    /// - Throws: What `input` throws; `CancellationError` if the run is cancelled.
+    public func waitForInput<Value: Sendable>(
+        _ input: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value? {
+        try await self.flush()
+        if self.shutdown.isRequested { return nil }
+        let shutdown = self.shutdown
+        let start = monotonicNanoseconds()
+        defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+        let value = try await withThrowingTaskGroup(of: Optional<Value>.self) { group in
+            group.addTask { try await input() }
+            group.addTask {
+                await shutdown.wait()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        try Task.checkCancellation()
+        return value
+    }
 
     /// Sends `batch` downstream, split into several if it exceeds the run's batch limits.
     ///

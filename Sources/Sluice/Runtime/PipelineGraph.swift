@@ -16,6 +16,8 @@ final class PipelineGraph {
 
     let options: RunOptions
     let flight = FlightCounter()
+    /// The run's clock, opened once.
+    let clock: RunClock
     /// Raised to drain the run: the caller's signal, or one of the run's own (for service-lifecycle).
     let shutdown: ShutdownSignal
     private(set) var nodes: [Node] = []
@@ -24,6 +26,8 @@ final class PipelineGraph {
     private var namesInUse: [String: Int] = [:]
     private var taps: [Int: Any] = [:]
     private var nextTapID = 0
+    /// The threads of the run's blocking I/O stages, joined when it ends.
+    let ioThreads = IOThreads()
     /// A compute pool this run created, to shut down when it ends.
     private(set) var ownedPool: ComputePool?
     /// The first problem found while building (a bad stage setting, a pool that could not start).
@@ -39,6 +43,7 @@ final class PipelineGraph {
     init(options: RunOptions) {
         self.options = options
         self.shutdown = options.shutdown ?? ShutdownSignal()
+        self.clock = RunClock(options.clock)
         var logger = options.logger
         logger[metadataKey: "pipeline"] = "\(options.name)"
         self.logger = logger
@@ -55,6 +60,17 @@ final class PipelineGraph {
         } catch {
             preconditionFailure("run options are validated before the graph is built: \(error)")
         }
+    }
+
+    /// The input of a stage that reads `edge`.
+    func makeInput<Record: Sendable>(_ edge: OutputEdge<Record>, recorder: StageRecorder) -> StageInput<Record> {
+        StageInput(
+            channel: edge.channel,
+            recorder: recorder,
+            flight: self.flight,
+            clock: self.clock,
+            maxDelay: self.options.maxDelay
+        )
     }
 
     /// A recorder for a new stage, named `name` if given, else after its kind; names are made unique with `#n`.
@@ -75,11 +91,20 @@ final class PipelineGraph {
     }
 
     /// The pool a stage placed at `placement` runs on, or `nil` for the cooperative pool.
-    func executor(for placement: Placement) -> ComputePool? {
+    ///
+    /// - Parameter stage: The stage's name, for the name of an I/O thread.
+    func executor(for placement: Placement, stage: String = "stage") -> ComputePool? {
         switch placement.base {
-        case .cooperative: nil
-        case .pool(let pool): pool
-        case .compute: self.computePool()
+        case .cooperative: return nil
+        case .pool(let pool): return pool
+        case .compute: return self.computePool()
+        case .io:
+            do {
+                return try self.ioThreads.makeThread(for: stage)
+            } catch {
+                self.fail(error)
+                return nil
+            }
         }
     }
 
@@ -172,13 +197,15 @@ final class PipelineGraph {
         let flight = self.flight
         let options = self.options
         let shutdown = self.shutdown
+        let ioThreads = self.ioThreads
         self.addStage(recorder, heldBatches: heldBatches, isSink: false, placement: placement) {
             let output = StageOutput(
                 edges: edges,
                 recorder: recorder,
                 flight: flight,
                 options: options,
-                shutdown: shutdown
+                shutdown: shutdown,
+                ioThreads: ioThreads
             )
             do {
                 try await body(output)
@@ -206,7 +233,7 @@ final class PipelineGraph {
         body: @escaping @Sendable () async throws -> Void
     ) {
         self.recordsInFlightBound += heldBatches * self.options.batch.maxRecords
-        let executor = self.executor(for: placement)
+        let executor = self.executor(for: placement, stage: recorder.name)
         self.nodes.append(Node(recorder: recorder, isSink: isSink, executor: executor, body: body))
     }
 

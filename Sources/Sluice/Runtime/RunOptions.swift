@@ -39,6 +39,14 @@ public struct RunOptions: Sendable {
     /// How long a graceful shutdown may take to drain before the run is cancelled, on ``clock``; the error then
     /// names the stages still busy. `nil`: no limit. Default 30 seconds.
     public var drainDeadline: Duration? = .seconds(30)
+    /// The longest a record waits inside the run, on ``clock``, before it reaches the sink's output — on a live
+    /// input that pauses, a slow pipe, a followed log. Default 200 ms.
+    ///
+    /// Under load nothing changes: batches fill and sinks write in large blocks. Records are held back only where
+    /// holding them saves work — a partial batch, a write buffer, a partial gzip block — and each of those moves
+    /// on as soon as its stage's input is idle (a gzip block: at the latest when its oldest line is `maxDelay`
+    /// old), so a record read from a pipe reaches standard output or a file without waiting for more input.
+    public var maxDelay: Duration = .milliseconds(200)
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()
@@ -67,6 +75,10 @@ public struct RunOptions: Sendable {
         try self.batch.validate()
         if let threads = self.computeThreads {
             try ConfigurationError.requirePositive(threads, "computeThreads")
+        }
+        guard self.maxDelay > .zero else {
+            let milliseconds = Int(self.maxDelay.components.seconds * 1000)
+            throw ConfigurationError(setting: "maxDelay", value: milliseconds, requirement: "must be positive")
         }
     }
 
