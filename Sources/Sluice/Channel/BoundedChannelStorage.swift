@@ -165,11 +165,17 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
     ///
     /// This lets the consumer race the arrival of input against a deadline without cancelling the stream's
     /// iterator (which would end the stream).
-    func waitForElement() async {
+    ///
+    /// - Parameter onPark: Called once if the consumer had to wait, after it is parked (a hook for tests).
+    func waitForElement(onPark: (@Sendable () -> Void)? = nil) async {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (waiter: UnsafeContinuation<Void, Never>) in
                 let parked = self.state.withLock { $0.waitForElement(waiter, isCancelled: Task.isCancelled) }
-                if !parked { waiter.resume() }
+                if parked {
+                    onPark?()
+                } else {
+                    waiter.resume()
+                }
             }
         } onCancel: {
             self.state.withLock { $0.takeElementWaiter() }?.resume()

@@ -25,12 +25,15 @@ struct InputWaiter: Sendable {
     }
 
     let shutdown: ShutdownSignal
+    /// Called before each wait (a hook for tests).
+    private let onWait: (@Sendable () -> Void)?
     /// A pipe whose read end becomes readable (and stays so) when the waiting task is cancelled.
     private let cancellation: (read: Int32, write: Int32)
 
     /// - Throws: ``FileError`` if the system refuses a pipe.
-    init(shutdown: ShutdownSignal, path: String) throws(FileError) {
+    init(shutdown: ShutdownSignal, path: String, onWait: (@Sendable () -> Void)? = nil) throws(FileError) {
         self.shutdown = shutdown
+        self.onWait = onWait
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw FileError.system(errno, "pipe", path: path) }
         for end in ends {
@@ -66,6 +69,7 @@ struct InputWaiter: Sendable {
             pollfd(fd: self.cancellation.read, events: Int16(POLLIN), revents: 0),
         ]
         let milliseconds = timeout.map(Self.milliseconds) ?? -1
+        self.onWait?()
         var ready: Int32
         repeat {
             ready = poll(&descriptors, 3, milliseconds)

@@ -45,10 +45,11 @@ extension Pipeline where Output == Line {
         let chunks = Pipeline<ByteChunk> { graph, edges in
             let recorder = graph.makeRecorder(kind: "read", name: "read")
             let logger = graph.logger
+            let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
             // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
             graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
                 output in
-                let waiter = try InputWaiter(shutdown: output.shutdown, path: inputs[0])
+                let waiter = try InputWaiter(shutdown: output.shutdown, path: inputs[0], onWait: onWait)
                 defer { waiter.close() }
                 let reader = FileChunkReader(
                     paths: inputs,

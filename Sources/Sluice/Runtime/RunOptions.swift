@@ -89,6 +89,9 @@ public struct RunOptions: Sendable {
         var onReorderWindowFull: (@Sendable (String) -> Void)?
         /// Called when a stage's task ends, with the stage's name.
         var onStageEnded: (@Sendable (String) -> Void)?
+        /// Called when a stage is about to wait for input on a descriptor (a pipe, a followed file), with the
+        /// stage's name.
+        var onInputWait: (@Sendable (String) -> Void)?
         /// Called with the compute pool a run creates for itself, right after it starts.
         var onComputePoolCreated: (@Sendable (ComputePool) -> Void)?
     }

@@ -195,27 +195,42 @@ struct CLITests {
     }
 }
 
-/// A child process with a pipe on its standard input.
+/// A child process with a pipe on its standard input, and optionally one on its standard output.
 final class SpawnedProcess: Sendable {
     let pid: pid_t
     private let input: Int32
+    /// The child's standard output, when captured.
+    let output: OutputPipe?
 
-    init(_ arguments: [String]) throws {
+    /// - Parameters:
+    ///   - captureOutput: Whether the child's standard output goes to ``output``.
+    ///   - gzipOutput: Whether that output is gzip, to decode as it arrives.
+    init(_ arguments: [String], captureOutput: Bool = false, gzipOutput: Bool = false) throws {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        let output = captureOutput ? try OutputPipe(gzip: gzipOutput) : nil
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, ends[0], STDIN_FILENO)
         posix_spawn_file_actions_addclose(&actions, ends[1])
+        if let output {
+            posix_spawn_file_actions_adddup2(&actions, output.writeDescriptor, STDOUT_FILENO)
+        }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
         close(ends[0])
+        output?.closeWriter()  // the child holds the write end now: its exit ends the output
         guard spawned == 0 else { throw Shell.Failed(command: arguments[0], status: spawned) }
         self.pid = pid
         self.input = ends[1]
+        self.output = output
+    }
+
+    func write(_ text: String) {
+        self.write(Array(text.utf8))
     }
 
     func write(_ bytes: [UInt8]) {

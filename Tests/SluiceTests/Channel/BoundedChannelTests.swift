@@ -251,3 +251,67 @@ struct BoundedChannelTests {
         }
     }
 }
+
+/// The consumer's wait for an element that does not take it: what lets a stage race its input against a deadline.
+@Suite("BoundedChannel.waitForElement", .timeLimit(.minutes(1)))
+struct WaitForElementTests {
+    @Test func waitForElement_returnsAtOnce_whenAnElementIsThere_andTakesNothing() async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        try await channel.send(7)
+        #expect(!channel.storage.isAwaitingElements)
+        await channel.storage.waitForElement(onPark: { Issue.record("parked with an element buffered") })
+        var iterator = channel.makeAsyncIterator()
+        #expect(try await iterator.next() == 7)
+    }
+
+    @Test func waitForElement_parks_untilAnElementIsSent() async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        var iterator = channel.makeAsyncIterator()
+        #expect(channel.storage.isAwaitingElements)
+        let parked = EventCounter()
+        let waiter = Task { await channel.storage.waitForElement(onPark: { parked.signal() }) }
+        await parked.wait(beyond: 0)
+        try await channel.send(1)
+        await waiter.value
+        #expect(try await iterator.next() == 1)  // still there for the consumer
+    }
+
+    @Test(arguments: [false, true])
+    func waitForElement_returns_whenTheChannelEnds(failed: Bool) async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        var iterator = channel.makeAsyncIterator()
+        let parked = EventCounter()
+        let waiter = Task { await channel.storage.waitForElement(onPark: { parked.signal() }) }
+        await parked.wait(beyond: 0)
+        if failed {
+            channel.fail(TestError(id: 1))
+            await waiter.value
+            await #expect(throws: TestError(id: 1)) { try await iterator.next() }
+        } else {
+            channel.finish()
+            await waiter.value
+            #expect(try await iterator.next() == nil)
+        }
+    }
+
+    @Test func waitForElement_returns_whenTheWaitingTaskIsCancelled_andTheChannelStaysUsable() async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        var iterator = channel.makeAsyncIterator()
+        let parked = EventCounter()
+        let waiter = Task { await channel.storage.waitForElement(onPark: { parked.signal() }) }
+        await parked.wait(beyond: 0)
+        waiter.cancel()
+        await waiter.value
+        try await channel.send(5)  // no waiter is left behind to resume twice
+        #expect(try await iterator.next() == 5)
+    }
+
+    @Test func waitForElement_inACancelledTask_returnsWithoutParking() async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        let waiter = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await channel.storage.waitForElement(onPark: { Issue.record("parked in a cancelled task") })
+        }
+        await waiter.value
+    }
+}
