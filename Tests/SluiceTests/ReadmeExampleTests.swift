@@ -118,4 +118,60 @@ struct ReadmeExampleTests {
         try Shell.check("test \"$(gzip -dc summaries.gz)\" = \"$(printf 'event 1\\nevent 3')\"")
         try Shell.check("grep -q '\"line\":2' rejects.ndjson")
     }
+
+    @Test func liveStreams() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("app.log"), Array("12:00 INFO start\n".utf8))
+        let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        defer { cwd.deallocate() }
+        getcwd(cwd, 4096)
+        chdir(directory.path)
+        defer { chdir(cwd) }
+        // README: "Live streams"
+        let shutdown = ShutdownSignal()  // the CLI raises it on SIGINT / SIGTERM
+        var options = RunOptions()
+        options.shutdown = shutdown
+        options.maxDelay = .milliseconds(100)  // the longest a line waits inside the run (default 200 ms)
+        let run = Task {
+            try await Pipeline.lines(following: ["app.log"])  // like tail -F: appends, rotation, truncation
+                .filter { $0.contains(" ERROR ".utf8) }
+                .write(to: "errors.log")  // each error line is in the file soon after it is in app.log
+                .run(options)
+        }
+        // README end
+        try Shell.check("echo '12:01 ERROR disk full' >> app.log")
+        try waitUntil("errors.log", contains: "12:01 ERROR disk full\n")
+        // README: "Live streams" (continued)
+        // … later: stop reading, drain every line read, close the output.
+        shutdown.requestShutdown()
+        let report = try await run.value  // report.interrupted == true
+        // README end
+
+        #expect(report.interrupted)
+        #expect(try readFile("errors.log") == Array("12:01 ERROR disk full\n".utf8))
+    }
+
+    @Test func customSourceWaitingForInput() async throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        // README: "Live streams", your own sources
+        struct PipeLines: Source {
+            let descriptor: Int32  // a pipe or socket you opened
+            func run(into output: StageOutput<String>) async throws {
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while try await output.waitUntilReadable(descriptor) {  // false: a graceful shutdown; stop
+                    let count = read(descriptor, &buffer, buffer.count)  // will not block now
+                    if count <= 0 { break }  // the end of the input (or an error)
+                    try await output.emit(String(decoding: buffer[..<count], as: UTF8.self))
+                }
+            }
+        }
+        // README end
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        let run = Task { try await Pipeline.from(PipeLines(descriptor: readEnd)).collect().run() }
+        _ = "hello".withCString { write(writeEnd, $0, 5) }
+        close(writeEnd)
+        #expect(try await run.value.result == ["hello"])
+        close(readEnd)
+    }
 }

@@ -133,3 +133,16 @@ func waitUntilExists(_ path: String) throws {
         watch.drainEvents()
     }
 }
+
+/// Waits, without sleeping, until the file at `path` holds `text`: inotify on its directory says when it changes.
+func waitUntil(_ path: String, contains text: String) throws {
+    let watch = try FileFollower(path: path)
+    defer { watch.close() }
+    while !((try? readFile(path)).map { String(decoding: $0, as: UTF8.self).contains(text) } ?? false) {
+        var descriptor = pollfd(fd: watch.descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 20_000) == 1 else {
+            throw Shell.Failed(command: "wait for '\(text)' in \(path)", status: -1)
+        }
+        watch.drainEvents()
+    }
+}
