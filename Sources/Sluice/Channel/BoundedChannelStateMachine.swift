@@ -33,6 +33,8 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     private var consumerAttached = false
     /// The consumer, waiting for an element to arrive without taking it (``waitForElement``).
     private var elementWaiter: ElementWaiter?
+    /// A wake-up for the consumer's next wait for an element, when none was waiting (see ``wakeConsumer()``).
+    private var wakePending = false
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -160,10 +162,24 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     /// The consumer waits for an element without taking it. Returns `false` if it need not wait (an element is
     /// buffered, the channel ended, or its task was already cancelled); otherwise keeps `waiter` to resume later.
     mutating func waitForElement(_ waiter: ElementWaiter, isCancelled: Bool) -> Bool {
+        if self.wakePending {
+            self.wakePending = false
+            return false
+        }
         guard !isCancelled, self.isAwaitingElements else { return false }
         precondition(self.elementWaiter == nil, "a channel has a single consumer")
         self.elementWaiter = waiter
         return true
+    }
+
+    /// Ends the consumer's wait for an element without an element (its deadline came): returns the waiter to
+    /// resume, or remembers the wake-up for the consumer's next wait if it was not waiting, so none is lost.
+    mutating func wakeConsumer() -> ElementWaiter? {
+        guard let waiter = self.takeElementWaiter() else {
+            self.wakePending = true
+            return nil
+        }
+        return waiter
     }
 
     /// The consumer's wait for an element was cancelled: returns its continuation if it was still waiting.

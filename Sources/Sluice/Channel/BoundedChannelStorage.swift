@@ -157,14 +157,20 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         wake?.resume()
     }
 
+    /// Ends the consumer's current or next ``waitForElement(onPark:)`` without an element.
+    func wakeConsumer() {
+        self.state.withLock { $0.wakeConsumer() }?.resume()
+    }
+
     /// Whether the consumer would wait for its next element: nothing is buffered and the channel is still open.
     var isAwaitingElements: Bool { self.state.withLock { $0.isAwaitingElements } }
 
     /// Returns once an element is buffered or the channel has ended — at once if that is already so — without
-    /// taking the element; also returns when the calling task is cancelled. Only the consumer calls it.
+    /// taking the element; also returns when the calling task is cancelled, or on ``wakeConsumer()``. Only the
+    /// consumer calls it.
     ///
-    /// This lets the consumer race the arrival of input against a deadline without cancelling the stream's
-    /// iterator (which would end the stream).
+    /// This lets the consumer wait for input and for a deadline at once without cancelling the stream's iterator
+    /// (which would end the stream).
     ///
     /// - Parameter onPark: Called once if the consumer had to wait, after it is parked (a hook for tests).
     func waitForElement(onPark: (@Sendable () -> Void)? = nil) async {

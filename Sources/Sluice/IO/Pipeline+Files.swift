@@ -142,30 +142,30 @@ extension Pipeline where Output == Line {
     func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
         self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { input, output in
             var builder = GzipBlockBuilder(size: size)
-            var flush = FlushSchedule(input)
-            var iterator = input.makeAsyncIterator()
             do {
-                loop: while true {
-                    switch try await iterator.next(orUntil: flush.deadline, clock: input.clock) {
-                    case .end:
-                        break loop
-                    case .deadline:
-                        if let block = builder.finish() { try await output.send(Batch([block])) }
-                        flush.released()
-                    case .batch(let batch):
-                        flush.holding()
-                        for line in batch {
-                            if let block = builder.append(line) {
-                                // A batch of its own per block: each is one job for the compressors.
-                                try await output.send(Batch([block]))
-                                flush.released()
-                            }
-                        }
-                        if builder.isEmpty {
+                try await input.withFlushTimer { timer in
+                    var flush = FlushSchedule(input)
+                    var iterator = input.makeAsyncIterator()
+                    while true {
+                        switch try await iterator.next(orUntil: flush.deadline, timer: timer) {
+                        case .end:
+                            return
+                        case .deadline:
+                            if let block = builder.finish() { try await output.send(Batch([block])) }
                             flush.released()
-                        } else {
+                        case .batch(let batch):
                             flush.holding()
-                            if flush.isDue, let block = builder.finish() {
+                            for line in batch {
+                                if let block = builder.append(line) {
+                                    // A batch of its own per block: each is one job for the compressors.
+                                    try await output.send(Batch([block]))
+                                    flush.released()
+                                    flush.holding()
+                                }
+                            }
+                            if builder.isEmpty {
+                                flush.released()
+                            } else if flush.isDue, let block = builder.finish() {
                                 try await output.send(Batch([block]))
                                 flush.released()
                             }

@@ -32,8 +32,20 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             base: self.channel.makeAsyncIterator(),
             storage: self.channel.storage,
             recorder: self.recorder,
-            flight: self.flight
+            flight: self.flight,
+            clock: self.clock
         )
+    }
+
+    /// Runs `body` with a ``FlushTimer`` that wakes `next(orUntil:timer:)` on this input when its deadline passes.
+    func withFlushTimer<Result: Sendable>(_ body: (FlushTimer) async throws -> Result) async throws -> Result {
+        let timer = FlushTimer()
+        let (clock, storage) = (self.clock, self.channel.storage)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await timer.run(clock: clock) { storage.wakeConsumer() } }
+            defer { group.cancelAll() }
+            return try await body(timer)
+        }
     }
 
     /// Receives the batches of a ``StageInput``.
@@ -44,6 +56,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         private let storage: BoundedChannelStorage<Batch<Record>>
         private let recorder: StageRecorder
         private let flight: FlightCounter
+        private let clock: RunClock
         /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
         private var held = 0
 
@@ -51,12 +64,14 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             base: BoundedChannel<Batch<Record>>.Iterator,
             storage: BoundedChannelStorage<Batch<Record>>,
             recorder: StageRecorder,
-            flight: FlightCounter
+            flight: FlightCounter,
+            clock: RunClock
         ) {
             self.base = base
             self.storage = storage
             self.recorder = recorder
             self.flight = flight
+            self.clock = clock
         }
 
         /// The next batch, or `nil` at the end of the input.
@@ -79,7 +94,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         /// not ended. A stage holding records back (a write buffer, a partial batch) passes them on now.
         var isIdle: Bool { self.storage.isAwaitingElements }
 
-        /// What ``next(orUntil:clock:)`` returns.
+        /// What ``next(orUntil:timer:)`` returns.
         enum Event {
             case batch(Batch<Record>)
             /// The input ended.
@@ -90,31 +105,21 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
 
         /// The next batch, or ``Event/deadline`` if nothing arrives before `deadline` on the run's clock.
         ///
-        /// A batch that is already there is returned without looking at the clock; only an idle input starts a
-        /// race between the arrival of input and the clock (neither is consumed by losing it).
+        /// A batch that is already there is returned without looking at the clock; only an idle input waits for
+        /// both, and neither is consumed by losing: `timer` (see ``StageInput/withFlushTimer(_:)``) wakes the wait
+        /// when the deadline passes.
         ///
         /// - Throws: As ``next()``.
-        mutating func next(orUntil deadline: Duration?, clock: RunClock) async throws -> Event {
+        mutating func next(orUntil deadline: Duration?, timer: FlushTimer) async throws -> Event {
+            timer.setDue(deadline)
             if let deadline, self.isIdle {
                 self.release()
                 let start = monotonicNanoseconds()
-                let storage = self.storage
-                let inputCame = try await withThrowingTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        await storage.waitForElement()
-                        return true
-                    }
-                    group.addTask {
-                        try await clock.sleepUntil(deadline)
-                        return false
-                    }
-                    defer { group.cancelAll() }
-                    return try await group.next() ?? true
-                }
-                try Task.checkCancellation()
-                if !inputCame {
-                    self.recorder.waited(monotonicNanoseconds() &- start)
-                    return .deadline
+                defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+                while self.isIdle {
+                    if self.clock.elapsed() >= deadline { return .deadline }
+                    await self.storage.waitForElement()
+                    try Task.checkCancellation()
                 }
             }
             return try await self.next().map(Event.batch) ?? .end

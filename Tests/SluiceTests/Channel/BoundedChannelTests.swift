@@ -315,3 +315,59 @@ struct WaitForElementTests {
         await waiter.value
     }
 }
+
+/// The timer that wakes a stage's idle wait when what it holds back is due.
+@Suite("FlushTimer", .timeLimit(.minutes(1)))
+struct FlushTimerTests {
+    @Test func wakeConsumer_endsAWait_andIsKeptForTheNextWait_whenNobodyWaits() async throws {
+        let channel = try BoundedChannel<Int>(capacity: 2)
+        let parked = EventCounter()
+        let waiter = Task { await channel.storage.waitForElement(onPark: { parked.signal() }) }
+        await parked.wait(beyond: 0)
+        channel.storage.wakeConsumer()
+        await waiter.value
+        // Nobody waits now: the wake-up is kept, so a wait that starts later is not stranded.
+        channel.storage.wakeConsumer()
+        await channel.storage.waitForElement(onPark: { Issue.record("a pending wake-up was lost") })
+        #expect(channel.storage.isAwaitingElements)
+    }
+
+    @Test func timer_wakesTheConsumer_whenTheDueTimePasses_onTheRunClock() async throws {
+        let clock = ManualClock()
+        let timer = FlushTimer()
+        let woken = EventCounter()
+        let task = Task { await timer.run(clock: RunClock(clock)) { woken.signal() } }
+        timer.setDue(.milliseconds(200))
+        await clock.sleepStarted.wait(beyond: 0)
+        #expect(clock.requested == [.milliseconds(200)])
+        clock.advance(by: .milliseconds(199))
+        #expect(woken.value == 0)
+        clock.advance(by: .milliseconds(1))
+        await woken.wait(beyond: 0)
+        task.cancel()
+        await task.value
+    }
+
+    @Test func timer_whoseDueTimeMovedLater_sleepsAgain_andOneThatWasCleared_doesNotWake() async throws {
+        let clock = ManualClock()
+        let timer = FlushTimer()
+        let woken = EventCounter()
+        let task = Task { await timer.run(clock: RunClock(clock)) { woken.signal() } }
+        timer.setDue(.milliseconds(100))
+        await clock.sleepStarted.wait(beyond: 0)
+        timer.setDue(.milliseconds(250))  // the records due at 100 went on; newer ones are held
+        clock.advance(by: .milliseconds(100))
+        await clock.sleepStarted.wait(beyond: 1)  // sleeps on, to 250
+        #expect(woken.value == 0)
+        #expect(clock.requested.last == .milliseconds(150))
+        timer.setDue(nil)  // nothing held back any more
+        clock.advance(by: .milliseconds(150))
+        timer.setDue(.milliseconds(400))
+        await clock.sleepStarted.wait(beyond: 2)
+        #expect(woken.value == 0)
+        clock.advance(by: .milliseconds(150))
+        await woken.wait(beyond: 0)
+        task.cancel()
+        await task.value
+    }
+}
