@@ -1,0 +1,67 @@
+import Pipelines
+import Sluice
+import Testing
+
+@Suite("WordTable")
+struct WordTableTests {
+    /// The reference: the same words counted with a dictionary of Strings.
+    static func reference(_ lines: [String]) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for line in lines {
+            var word = ""
+            for scalar in line.unicodeScalars {
+                if scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) {
+                    word.unicodeScalars.append(scalar)
+                } else if !word.isEmpty {
+                    counts[word.lowercased(), default: 0] += 1
+                    word = ""
+                }
+            }
+            if !word.isEmpty { counts[word.lowercased(), default: 0] += 1 }
+        }
+        return counts
+    }
+
+    @Test func countsFoldedWords_likeADictionaryOfStrings() {
+        let lines = ["The cat, THE dog; the Cat.", "x1 X1 x1-x2  é naïve", "", "---", "trailing WORD"]
+        var table = WordTable()
+        for line in lines { table.addWords(of: Line(line)) }
+        let expected = Self.reference(lines)
+        #expect(table.count == expected.count)
+        for (word, count) in expected {
+            #expect(table.count(of: word) == count, "\(word)")
+        }
+        #expect(table.count(of: "na") == 1 && table.count(of: "ve") == 1)  // non-ASCII bytes separate words
+        #expect(table.count(of: "missing") == 0)
+    }
+
+    @Test func growsPastManyDistinctWords_andMerges_likeOneTable() {
+        // 50,000 distinct words (the table grows many times), split over two tables as two workers would.
+        let lines = (0..<50_000).map { "w\($0) common W\($0 % 7)x" }
+        var whole = WordTable()
+        var first = WordTable()
+        var second = WordTable()
+        for (index, line) in lines.enumerated() {
+            whole.addWords(of: Line(line))
+            if index % 2 == 0 { first.addWords(of: Line(line)) } else { second.addWords(of: Line(line)) }
+        }
+        first.merge(second)
+        let expected = Self.reference(lines)
+        #expect(whole.count == expected.count)  // 50,000 + "common" + w0x…w6x
+        #expect(first.count == expected.count)
+        for word in ["common", "w0", "w49999", "w3x", "w6x"] {
+            #expect(first.count(of: word) == expected[word], "\(word)")
+            #expect(whole.count(of: word) == expected[word], "\(word)")
+        }
+        #expect(first.top(10).map(\.count) == whole.top(10).map(\.count))
+        #expect(first.top(10).map(\.word) == whole.top(10).map(\.word))
+    }
+
+    @Test func top_ordersByCountThenBytes() {
+        var table = WordTable()
+        for line in ["b a c", "b a", "b", "zz yy"] { table.addWords(of: Line(line)) }
+        let top = table.top(4).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
+        #expect(top == ["3 b", "2 a", "1 c", "1 yy"])
+        #expect(table.top(0).isEmpty)
+    }
+}
