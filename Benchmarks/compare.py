@@ -30,6 +30,27 @@ def peak_rss_kib(command):
     return int(result.stderr.strip().splitlines()[-1])
 
 
+def prepare_real_text(size_mb):
+    """Real text with many distinct tokens: Debian's package index (what `apt-get update` fetched), repeated to
+    `size_mb`, and its gzip -6. Generated logs have a few hundred distinct words; this has ~325,000."""
+    text, gz = f"{DATA}/real-{size_mb}.txt", f"{DATA}/real-{size_mb}.gz"
+    if not os.path.exists(gz):
+        lists = "/var/lib/apt/lists"
+        indexes = sorted(f for f in os.listdir(lists) if "_Packages" in f)
+        if not indexes:
+            raise SystemExit("no package index in /var/lib/apt/lists: run apt-get update first")
+        decoders = {".lz4": "lz4 -dc", ".gz": "zcat", ".xz": "xzcat"}
+        index = b"".join(
+            sh(f"{decoders.get(os.path.splitext(f)[1], 'cat')} {lists}/{f}", stdout=subprocess.PIPE).stdout
+            for f in indexes
+        )
+        wanted = size_mb * 1_000_000
+        with open(text, "wb") as out:
+            out.write((index * (wanted // len(index) + 1))[:wanted])
+        sh(f"gzip -6 -c {text} > {gz}")
+    return text, gz
+
+
 def prepare(size_mb):
     os.makedirs(DATA, exist_ok=True)
     text, gz, gz5 = f"{DATA}/input-{size_mb}.txt", f"{DATA}/input-{size_mb}.gz", f"{DATA}/input-{size_mb}x5.gz"
@@ -49,6 +70,7 @@ def main():
     args = parser.parse_args()
     s = args.sluice
     text, gz, gz5 = prepare(args.size_mb)
+    real_text, real = prepare_real_text(args.size_mb)
     decoded = os.path.getsize(text)
     out = DATA
     cases = [
@@ -63,6 +85,11 @@ def main():
          "tr | sort | uniq -c | sort -rn",
          f"zcat {gz} | LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' | tr 'A-Z' 'a-z' | LC_ALL=C sort | uniq -c "
          f"| LC_ALL=C sort -rn | sed -n 1,10p"),
+        ("wc (real text)", f"{s} run wc {real}", "zcat | wc", f"zcat {real} | wc"),
+        ("wordfreq (real text)", f"{s} run wordfreq --top 25 {real}",
+         "tr | sort | uniq -c | sort -rn",
+         f"zcat {real} | LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' | tr 'A-Z' 'a-z' | LC_ALL=C sort | uniq -c "
+         f"| LC_ALL=C sort -rn | sed -n 1,25p"),
     ]
     times = {name: ([], []) for name, *_ in cases}
     for run in range(args.runs):
@@ -72,6 +99,15 @@ def main():
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
     # The outputs agree.
     sh(f"test \"$({s} run wc {gz})\" = \"$(zcat {gz} | LC_ALL=C wc | tr -s ' ' | sed 's/^ //')\"")
+    sh(f"cmp <({s} run wordfreq --top 25 {real}) <(zcat {real} | LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' "
+       f"| tr 'A-Z' 'a-z' | grep -v '^$' | LC_ALL=C sort | uniq -c | LC_ALL=C sort -k1,1nr -k2,2 | head -25 "
+       f"| sed 's/^ *//')")
+    # wordfreq's time across batch sizes: per-batch costs must not grow with the number of distinct words.
+    sweep = {
+        size: statistics.median(timed(f"{s} run wordfreq --batch-size {size} {real}") for _ in range(args.runs))
+        for size in (4096, 1024, 256, 64)
+    }
+    wordfreq_rss = statistics.median(peak_rss_kib(f"{s} run wordfreq {real}") for _ in range(5))
     sh(f"cmp <(zcat {out}/s1.gz) <(zcat {out}/u1.gz)")
     sh(f"gzip -t {out}/s6.gz && cmp <(zcat {out}/s6.gz) {text}")
     size6 = (os.path.getsize(f"{out}/s6.gz"), os.path.getsize(f"{out}/g6.gz"))
@@ -84,23 +120,28 @@ def main():
     for name, _, baseline, _ in cases:
         ours, theirs = statistics.median(times[name][0]), statistics.median(times[name][1])
         rows.append((name, baseline, ours, theirs, decoded / ours / 1e6, decoded / theirs / 1e6, theirs / ours))
-    write_results(rows, size6, rss, args, decoded)
+    write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss)
     write_chart(rows)
     for row in rows:
         print(f"{row[0]:<26} sluice {row[2]:6.2f} s  {row[1]:<30} {row[3]:6.2f} s  ratio {row[6]:4.2f}x")
     print(f"gzip -6 size: sluice {size6[0]} vs gzip {size6[1]} ({size6[0] / size6[1]:.4f}x)")
     print(f"peak RSS, wc: {rss[0] / 1024:.1f} MiB for {args.size_mb} MB, {rss[1] / 1024:.1f} MiB for 5x")
+    print(f"peak RSS, wordfreq (real text): {wordfreq_rss / 1024:.1f} MiB")
+    print("wordfreq (real text) by --batch-size: "
+          + ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in sweep.items())
+          + f" (64 vs 4096: {sweep[64] / sweep[4096]:.2f}x)")
 
 
-def write_results(rows, size6, rss, args, decoded):
+def write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "# Sluice vs the Unix tools",
         "",
         f"Written by `Benchmarks/compare.sh` on {datetime.date.today()} — {os.cpu_count()} cores ({cpu}), "
         f"{platform.system()} {platform.release()}. Input: {decoded / 1e6:.0f} MB of generated access-log text "
-        f"(seeded), and its `gzip -6`. Medians of {args.runs} runs, each pipeline alternated with its baseline "
-        "in the same loop; the ratio is baseline time / Sluice time (above 1: Sluice is faster).",
+        f"(seeded), and its `gzip -6`; rows marked *real text*: as much of Debian's package index (~325,000 "
+        f"distinct words), repeated, and its `gzip -6`. Medians of {args.runs} runs, each pipeline alternated with "
+        "its baseline in the same loop; the ratio is baseline time / Sluice time (above 1: Sluice is faster).",
         "",
         "| pipeline | Sluice s | MB/s | baseline | baseline s | MB/s | ratio |",
         "|---|---:|---:|---|---:|---:|---:|",
@@ -114,7 +155,11 @@ def write_results(rows, size6, rss, args, decoded):
         f"- gzip level 6 output size: Sluice {size6[0]:,} bytes, `gzip -6` {size6[1]:,} "
         f"({size6[0] / size6[1]:.4f}×).",
         f"- Peak RSS of `sluice run wc`: {rss[0] / 1024:.1f} MiB on the input, {rss[1] / 1024:.1f} MiB on five "
-        "times the input (`/usr/bin/time -f %M`, median of 5 runs each).",
+        "times the input (`/usr/bin/time -f %M`, median of 5 runs each); of `sluice run wordfreq` on the real "
+        f"text: {wordfreq_rss / 1024:.1f} MiB.",
+        "- `wordfreq` on the real text by `--batch-size` (median of the runs): "
+        + ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in sweep.items())
+        + f" — 64 takes {sweep[64] / sweep[4096]:.2f}× the time of 4096.",
         "",
         "![throughput per pipeline](results.svg)",
         "",

@@ -7,9 +7,12 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v pigz >/dev/null 2>&1 || missing+=(pigz)
 [ -x /usr/bin/time ] || missing+=(time)
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+# The real-text input is Debian's package index, which apt-get update fetches.
+ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -qq
 
 swift build -c release --product sluice
 python3 Benchmarks/compare.py --sluice "$(swift build -c release --show-bin-path)/sluice" \

@@ -30,4 +30,21 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
         }
     }
+
+    // wordfreq where the state is large (~200,000 distinct words), across batch sizes: a stage that carries state
+    // must cost per batch what a stateless one does, however large its state.
+    for batchSize in [4096, 64] {
+        Benchmark("wordfreq on 20 MB high-cardinality gzip, batch \(batchSize)") { benchmark in
+            try await SampleData.prepareHighCardinality()
+            let invocation = Invocation(
+                inputs: [highCardinalityGzip],
+                output: "/dev/null",
+                values: ["top": "10"],
+                runOptions: RunOptions(batch: BatchLimits(maxRecords: batchSize), computeThreads: 2)
+            )
+            benchmark.startMeasurement()
+            blackHole(try await WordFrequency.run(invocation))
+            benchmark.stopMeasurement()
+        }
+    }
 }

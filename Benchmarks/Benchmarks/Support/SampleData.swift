@@ -9,6 +9,9 @@ public let sampleText = "/tmp/sluice-benchmarks/lines.txt"
 public let sampleGzip = "/tmp/sluice-benchmarks/lines.txt.gz"
 /// The same records as NDJSON (gzip), for json-filter.
 public let sampleNDJSON = "/tmp/sluice-benchmarks/events.ndjson.gz"
+/// About 20 MB of text with ~200,000 distinct words (gzip), like a package index: for stateful stages, whose cost
+/// a log with a few hundred distinct words hides.
+public let highCardinalityGzip = "/tmp/sluice-benchmarks/words.txt.gz"
 
 public enum SampleData {
     public static func prepare(text: String, compressed: String, megabytes: Int = 20) async throws {
@@ -45,5 +48,30 @@ public enum SampleData {
             }
             .write(to: sampleNDJSON)
             .run()
+    }
+
+    /// Text whose words follow a Zipf-like law over ~200,000 distinct tokens (names, versions, hashes), seeded.
+    public static func prepareHighCardinality(megabytes: Int = 20) async throws {
+        if (try? await Pipeline.lines(from: [highCardinalityGzip]).drain().run()) != nil { return }
+        var state: UInt64 = 7
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        let vocabulary = (0..<200_000).map { _ in String((0..<(3 + next(12))).map { _ in letters[next(36)] }) }
+        let fields = ["Package:", "Version:", "Depends:", "Description:", "Filename:", "Size:", "SHA256:"]
+        let lineCount = megabytes * 1_000_000 / 60
+        let lines = (0..<lineCount).map { _ in
+            // Rank r is drawn with probability about 1/r: a few words are everywhere, most are rare.
+            let words = (0..<(2 + next(8))).map { _ in
+                vocabulary[Int(pow(200_000.0, Double(next(10_000)) / 10_000)) - 1]
+            }
+            return fields[next(fields.count)] + " " + words.joined(separator: next(3) == 0 ? ", " : " ")
+        }
+        let text = String(highCardinalityGzip.dropLast(".gz".count))
+        _ = mkdir("/tmp/sluice-benchmarks", 0o755)
+        try await Pipeline.from(lines).write(to: text).run()
+        try await Pipeline.lines(from: [text]).write(to: highCardinalityGzip).run()
     }
 }
