@@ -1,4 +1,3 @@
-import Logging
 import Synchronization
 import Testing
 
@@ -63,7 +62,7 @@ struct LiveStreamTests {
             #expect(try await output.readLine() == "line \(index)")
         }
         input.closeWriter()
-        try await run.value
+        _ = try await run.value
     }
 
     @Test func underLoad_noIdleFlush_cutsGzipBlocksShort() async throws {
@@ -100,7 +99,7 @@ struct LiveStreamTests {
             #expect(try await output.readLine() == "LINE \(index)")
         }
         input.closeWriter()
-        try await run.value
+        _ = try await run.value
     }
 
     @Test(arguments: [false, true])
@@ -173,32 +172,6 @@ struct LiveStreamTests {
 /// Following growing files, like `tail -F`.
 @Suite("Following files", .timeLimit(.minutes(1)))
 struct FollowTests {
-    /// Counts warnings logged, so a test can wait for the reader to notice a truncation.
-    final class Warnings: Sendable {
-        let counter = EventCounter()
-
-        func logger() -> Logger {
-            Logger(label: "test") { _ in Handler(warnings: self) }
-        }
-
-        struct Handler: LogHandler {
-            let warnings: Warnings
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .warning
-
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { self.metadata[key] }
-                set { self.metadata[key] = newValue }
-            }
-
-            func log(event: LogEvent) {
-                if event.level == .warning && "\(event.message)".contains("truncated") {
-                    self.warnings.counter.signal()
-                }
-            }
-        }
-    }
-
     static func append(_ text: String, to path: String) throws {
         try Shell.check("printf '%s' '\(text)' >> '\(path)'")
     }
@@ -209,11 +182,11 @@ struct FollowTests {
         try writeFile(log, Array("one\ntwo\n".utf8))
         let output = try OutputPipe()
         let waits = EventCounter()
-        let warnings = Warnings()
+        let logs = LogCapture()
         let shutdown = ShutdownSignal()
         var options = LiveStreamTests.options(waits: waits)
         options.shutdown = shutdown
-        options.logger = warnings.logger()
+        options.logger = logs.logger()
         let run = Task {
             try await Pipeline.lines(following: [log]).write(to: output.path).run(options)
         }
@@ -230,7 +203,7 @@ struct FollowTests {
         #expect(try await output.readLine() == "new-1")
         // Truncated in place: read again from its start once the reader noticed.
         try Shell.check(": > '\(log)'")
-        await warnings.counter.wait(beyond: 0)
+        await logs.wait(for: .warning, containing: "truncated")
         try Self.append("after-truncation\n", to: log)
         #expect(try await output.readLine() == "after-truncation")
         // Only a shutdown ends a followed run: it stops while waiting for more (it looks every 250 ms at most).

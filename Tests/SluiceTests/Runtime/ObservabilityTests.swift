@@ -14,8 +14,19 @@ final class LogCapture: Sendable {
     }
 
     private let entries = Mutex<[Entry]>([])
+    /// Signalled after each message is kept, so a test can wait for one.
+    let appended = EventCounter()
 
     var all: [Entry] { self.entries.withLock { $0 } }
+
+    /// Returns once a message at `level` whose text contains `text` was logged.
+    func wait(for level: Logger.Level, containing text: String) async {
+        while true {
+            let seen = self.appended.value
+            if self.all.contains(where: { $0.level == level && $0.message.contains(text) }) { return }
+            await self.appended.wait(beyond: seen)
+        }
+    }
 
     func logger() -> Logger {
         Logger(label: "test") { _ in Handler(capture: self) }
@@ -23,6 +34,7 @@ final class LogCapture: Sendable {
 
     func append(_ entry: Entry) {
         self.entries.withLock { $0.append(entry) }
+        self.appended.signal()
     }
 
     func first(_ message: String) -> Entry? {
