@@ -140,8 +140,11 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    /// Whether the file starts with gzip's magic bytes (a file that cannot be read is left to the run to report).
+    /// Whether the regular file at `path` starts with gzip's magic bytes (a file that cannot be read is left to the
+    /// run to report; a pipe or fifo is not read here, which would take its bytes).
     static func isGzip(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
