@@ -212,7 +212,7 @@ struct Run: AsyncParsableCommand {
             meter?.draw(final: true)
         } catch is CancellationError {
             Self.printError("stopped at once by a second signal")
-            throw ExitCode(Self.exitStatus(for: signal.first))
+            throw ExitCode(signal.exitStatus)
         } catch {
             Self.printError("\(error)")
             throw ExitCode.failure
@@ -224,7 +224,7 @@ struct Run: AsyncParsableCommand {
             try StatsJSON.write(report, to: path)
         }
         if report.interrupted {
-            throw ExitCode(Self.exitStatus(for: signal.first))
+            throw ExitCode(signal.exitStatus)
         }
     }
 
@@ -289,10 +289,6 @@ struct Run: AsyncParsableCommand {
         return total
     }
 
-    static func exitStatus(for signal: UnixSignal?) -> Int32 {
-        signal == .sigterm ? 143 : 130
-    }
-
     /// The input that is the same file as `output`, also when reached by another path.
     static func input(_ inputs: [String], sameAs output: String) -> String? {
         guard output != "-" else { return nil }
@@ -319,11 +315,15 @@ struct Run: AsyncParsableCommand {
 
 /// The first signal the run received, which sets the exit status after a graceful drain.
 final class CaughtSignal: Sendable {
-    private let value = Mutex<UnixSignal?>(nil)
-
-    var first: UnixSignal? { self.value.withLock { $0 } }
+    /// The first signal's number, 0 before any.
+    private let first = Atomic<Int32>(0)
 
     func record(_ signal: UnixSignal) {
-        self.value.withLock { $0 = $0 ?? signal }
+        _ = self.first.compareExchange(expected: 0, desired: signal.rawValue, ordering: .acquiringAndReleasing)
+    }
+
+    /// 143 after SIGTERM, 130 after SIGINT (or no signal: a second signal cut the run short).
+    var exitStatus: Int32 {
+        self.first.load(ordering: .acquiring) == UnixSignal.sigterm.rawValue ? 143 : 130
     }
 }

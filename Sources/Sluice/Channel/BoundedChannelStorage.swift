@@ -10,12 +10,12 @@ import Synchronization
 final class BoundedChannelStorage<Element: Sendable>: Sendable {
     typealias StateMachine = BoundedChannelStateMachine<Element>
 
-    private let state: Mutex<StateMachine>
+    private let state: Locked<StateMachine>
     private let stream: AsyncStream<Element>
     private let continuation: AsyncStream<Element>.Continuation
 
     init(capacity: Int) {
-        self.state = Mutex(StateMachine(capacity: capacity))
+        self.state = Locked(StateMachine(capacity: capacity))
         // Unbounded on purpose: the gate above bounds what the stream holds; the stream's own policies would drop.
         (self.stream, self.continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .unbounded)
         self.continuation.onTermination = { [weak self] _ in

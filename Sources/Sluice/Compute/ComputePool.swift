@@ -55,7 +55,7 @@ public final class ComputePool: Sendable {
     }
 
     private let state = ConditionLock(State())
-    private let threads = Mutex<[pthread_t]>([])
+    private let threads = Locked<[pthread_t]>([])
 
     /// Starts a pool of `threads` threads.
     ///

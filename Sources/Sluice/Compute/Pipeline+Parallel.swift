@@ -258,7 +258,7 @@ enum ParallelMapCoordinator {
 
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
-                let dispatched = Mutex(0)
+                let dispatched = Locked(0)
                 do {
                     try await self.dispatch(
                         input: input,
@@ -332,7 +332,7 @@ enum ParallelMapCoordinator {
         events: BoundedChannel<Event<Input, Output>>,
         slots: BoundedChannel<Void>,
         permits: BoundedChannel<Void>,
-        dispatched: borrowing Mutex<Int>,
+        dispatched: Locked<Int>,
         onWindowFull: (@Sendable () -> Void)?
     ) async throws {
         var iterator = input.makeAsyncIterator()

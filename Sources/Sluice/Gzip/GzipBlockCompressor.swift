@@ -32,7 +32,7 @@ final class GzipBlockCompressor: Sendable {
     static let dictionarySize = 32 * 1024
 
     let level: Int32
-    private let idle = Mutex<[DeflateStream]>([])
+    private let idle = Locked<[DeflateStream]>([])
 
     init(level: Int32) {
         self.level = level

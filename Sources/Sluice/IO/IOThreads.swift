@@ -8,7 +8,7 @@ import Synchronization
 /// from its event loops): a run has a handful of such stages — its readers and writers — never one per record.
 /// The run joins every one of them when it ends.
 final class IOThreads: Sendable {
-    private let threads = Mutex<[ComputePool]>([])
+    private let threads = Locked<[ComputePool]>([])
 
     /// A new thread for the stage `stage`, as a one-thread pool (a `TaskExecutor` and a `run { }`).
     ///

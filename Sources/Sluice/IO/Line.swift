@@ -137,7 +137,7 @@ final class LineSources: Sendable {
         var ids: [String: Int32] = [:]
     }
 
-    private let table = Mutex(Table())
+    private let table = Locked(Table())
 
     func id(for path: String) -> Int32 {
         self.table.withLock { table in

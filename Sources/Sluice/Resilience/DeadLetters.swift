@@ -74,7 +74,7 @@ public final class DeadLetters: Sendable {
     }
 
     private let destination: Destination
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private init(_ destination: Destination) {
         self.destination = destination

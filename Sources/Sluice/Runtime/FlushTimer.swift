@@ -15,7 +15,7 @@ final class FlushTimer: Sendable {
         var idle: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Sets (or with `nil`, clears) when the held records are due.
     func setDue(_ due: Duration?) {

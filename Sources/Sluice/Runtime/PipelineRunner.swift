@@ -153,7 +153,7 @@ final class FailureRecorder: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func record(_ error: any Error, stage: String) {
         let failure: PipelineError
@@ -203,7 +203,7 @@ final class FailureRecorder: Sendable {
 
 /// Where the sink puts the run's result.
 final class ResultSlot<Result: Sendable>: Sendable {
-    private let value = Mutex<Result?>(nil)
+    private let value = Locked<Result?>(nil)
 
     func store(_ result: Result) {
         self.value.withLock { $0 = result }

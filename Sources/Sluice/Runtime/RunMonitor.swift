@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// Reading it is cheap (relaxed atomic loads) and never slows the stages down. Use one monitor per run.
 public final class RunMonitor: Sendable {
-    private let recorders = Mutex<[StageRecorder]>([])
+    private let recorders = Locked<[StageRecorder]>([])
 
     /// Creates a monitor to pass in ``RunOptions/monitor``.
     public init() {}

@@ -29,7 +29,7 @@ public final class ShutdownSignal: Sendable {
         var wakeWrite: Int32 = -1
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates a signal that has not been raised.
     public init() {}

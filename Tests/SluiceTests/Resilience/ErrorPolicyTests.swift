@@ -6,7 +6,7 @@ import Testing
 /// Fails for the first `failures` calls per record value, then succeeds; counts every call.
 final class Flaky: Sendable {
     let failures: Int
-    private let calls = Mutex<[Int: Int]>([:])
+    private let calls = Locked<[Int: Int]>([:])
 
     init(failures: Int) {
         self.failures = failures

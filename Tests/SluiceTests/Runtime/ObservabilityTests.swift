@@ -13,7 +13,7 @@ final class LogCapture: Sendable {
         var metadata: Logger.Metadata
     }
 
-    private let entries = Mutex<[Entry]>([])
+    private let entries = Locked<[Entry]>([])
     /// Signalled after each message is kept, so a test can wait for one.
     let appended = EventCounter()
 

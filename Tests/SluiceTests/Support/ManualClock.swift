@@ -1,5 +1,7 @@
 import Synchronization
 
+@testable import Sluice
+
 /// A clock that only moves when the test says so: every sleep waits for ``advance(by:)``.
 ///
 /// ``sleepStarted`` counts sleeps as they begin, and ``requested`` keeps the durations asked for, so a test can
@@ -27,7 +29,7 @@ final class ManualClock: Clock, Sendable {
         var requested: [Duration] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Signalled each time a sleep begins.
     let sleepStarted = EventCounter()
 

@@ -9,13 +9,13 @@ import Glibc
 /// A pipe a test writes to, read by a pipeline as the file `/dev/fd/N` — live input the test controls.
 final class InputPipe: Sendable {
     private let readEnd: Int32
-    private let writeEnd: Mutex<Int32>
+    private let writeEnd: Locked<Int32>
 
     init() throws {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         self.readEnd = ends[0]
-        self.writeEnd = Mutex(ends[1])
+        self.writeEnd = Locked(ends[1])
     }
 
     /// The path a pipeline opens to read the pipe.
@@ -52,19 +52,19 @@ final class OutputPipe: Sendable {
     struct TimedOut: Error {}
 
     private let readEnd: Int32
-    private let writeEnd: Mutex<Int32>
+    private let writeEnd: Locked<Int32>
     private let thread: ComputePool
-    private let decoder: Mutex<GzipDecoder?>
-    private let pending = Mutex<[UInt8]>([])
+    private let decoder: Locked<GzipDecoder?>
+    private let pending = Locked<[UInt8]>([])
 
     /// - Parameter gzip: Whether the writer writes gzip; its lines are then decoded as they arrive.
     init(gzip: Bool = false) throws {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         self.readEnd = ends[0]
-        self.writeEnd = Mutex(ends[1])
+        self.writeEnd = Locked(ends[1])
         self.thread = try ComputePool(threads: 1, name: "test-output-pipe")
-        self.decoder = Mutex(gzip ? try GzipDecoder(path: "pipe", chunkSize: 1 << 16) : nil)
+        self.decoder = Locked(gzip ? try GzipDecoder(path: "pipe", chunkSize: 1 << 16) : nil)
     }
 
     /// The path a pipeline writes to.

@@ -1,5 +1,7 @@
 import Synchronization
 
+@testable import Sluice
+
 /// Counts events that hooks report and lets a test await the next one — no sleeps, no timing.
 final class EventCounter: Sendable {
     private let count = Atomic<Int>(0)
@@ -65,7 +67,7 @@ final class LiveCounter: Sendable {
 
 /// A collection that stages append to from their own tasks.
 final class Collector<Value: Sendable>: Sendable {
-    private let values = Mutex<[Value]>([])
+    private let values = Locked<[Value]>([])
 
     func append(_ value: Value) {
         self.values.withLock { $0.append(value) }
