@@ -61,7 +61,7 @@ struct ReadmeExampleTests {
     @Test func filesAndGzip() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("access.log"), Array("GET /a\nGET /health\n".utf8))
-        try Shell.check("printf 'GET /health\\nPOST /b' | gzip -c > '\(directory.file("access.log.gz"))'")
+        try await Shell.check("printf 'GET /health\\nPOST /b' | gzip -c > '\(directory.file("access.log.gz"))'")
         let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
         defer { cwd.deallocate() }
         getcwd(cwd, 4096)
@@ -75,13 +75,13 @@ struct ReadmeExampleTests {
         print(report[stage: "read"]?.bytesIn ?? 0, "bytes read,", report[stage: "write"]?.bytesOut ?? 0, "written")
         // README end
 
-        try Shell.check("test \"$(gzip -dc filtered.log.gz)\" = \"$(printf 'POST /b\\nGET /a')\"")
+        try await Shell.check("test \"$(gzip -dc filtered.log.gz)\" = \"$(printf 'POST /b\\nGET /a')\"")
     }
 
     @Test func shutdownPoliciesAndLogs() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("events"), Array("1\nx\n3\n".utf8))
-        try Shell.check("cd '\(directory.path)' && gzip -c events > events.log.gz")
+        try await Shell.check("cd '\(directory.path)' && gzip -c events > events.log.gz")
         struct Event: Sendable {
             var summary: String
             init(parsing line: Line) throws {
@@ -115,8 +115,8 @@ struct ReadmeExampleTests {
 
         #expect(!report.interrupted)
         #expect(report[stage: "parse"]?.deadLettered == 1)
-        try Shell.check("test \"$(gzip -dc summaries.gz)\" = \"$(printf 'event 1\\nevent 3')\"")
-        try Shell.check("grep -q '\"line\":2' rejects.ndjson")
+        try await Shell.check("test \"$(gzip -dc summaries.gz)\" = \"$(printf 'event 1\\nevent 3')\"")
+        try await Shell.check("grep -q '\"line\":2' rejects.ndjson")
     }
 
     @Test func liveStreams() async throws {
@@ -139,8 +139,8 @@ struct ReadmeExampleTests {
                 .run(options)
         }
         // README end
-        try Shell.check("echo '12:01 ERROR disk full' >> app.log")
-        try waitUntil("errors.log", contains: "12:01 ERROR disk full\n")
+        try await Shell.check("echo '12:01 ERROR disk full' >> app.log")
+        try await waitUntil("errors.log", contains: "12:01 ERROR disk full\n")
         // README: "Live streams" (continued)
         // … later: stop reading, drain every line read, close the output.
         shutdown.requestShutdown()

@@ -15,8 +15,8 @@ let sluice: String = {
 
 /// Runs `sluice` with `arguments` through the shell (so redirections work) and returns its exit status.
 @discardableResult
-func runSluice(_ arguments: String) throws -> Int32 {
-    try Shell.run("'\(sluice)' \(arguments)")
+func runSluice(_ arguments: String) async throws -> Int32 {
+    try await Shell.run("'\(sluice)' \(arguments)")
 }
 
 @Suite("sluice CLI, end to end", .timeLimit(.minutes(2)))
@@ -25,26 +25,26 @@ struct CLITests {
         let directory = TemporaryDirectory()
         let input = directory.file("in.txt")
         try writeFile(input, sampleText(lines: 20_000))
-        try Shell.check("gzip -c '\(input)' > '\(directory.file("in.gz"))'")
+        try await Shell.check("gzip -c '\(input)' > '\(directory.file("in.gz"))'")
         let gz = directory.file("in.gz")
         let out = directory.path
         // cat: gzip in, gzip out, byte for byte the same text.
-        #expect(try runSluice("run cat '\(gz)' -o '\(out)/cat.gz' --gzip-level 1") == 0)
-        try Shell.check("gzip -t '\(out)/cat.gz' && gzip -dc '\(out)/cat.gz' | cmp -s - '\(input)'")
+        #expect(try await runSluice("run cat '\(gz)' -o '\(out)/cat.gz' --gzip-level 1") == 0)
+        try await Shell.check("gzip -t '\(out)/cat.gz' && gzip -dc '\(out)/cat.gz' | cmp -s - '\(input)'")
         // grep and grep --invert, like LC_ALL=C grep -F (-a: the sample has NUL bytes, which make grep say
         // "binary file matches" instead of printing the lines).
-        #expect(try runSluice("run grep --pattern 'status=200' '\(gz)' > '\(out)/grep.txt'") == 0)
-        try Shell.check("LC_ALL=C grep -aF 'status=200' '\(input)' | cmp -s - '\(out)/grep.txt'")
-        #expect(try runSluice("run grep --invert --pattern 'timeout' '\(gz)' -o '\(out)/grepv.txt'") == 0)
-        try Shell.check("LC_ALL=C grep -avF 'timeout' '\(input)' | cmp -s - '\(out)/grepv.txt'")
+        #expect(try await runSluice("run grep --pattern 'status=200' '\(gz)' > '\(out)/grep.txt'") == 0)
+        try await Shell.check("LC_ALL=C grep -aF 'status=200' '\(input)' | cmp -s - '\(out)/grep.txt'")
+        #expect(try await runSluice("run grep --invert --pattern 'timeout' '\(gz)' -o '\(out)/grepv.txt'") == 0)
+        try await Shell.check("LC_ALL=C grep -avF 'timeout' '\(input)' | cmp -s - '\(out)/grepv.txt'")
         // wc, with invalid UTF-8, NUL and CR in the input.
-        #expect(try runSluice("run wc '\(gz)' > '\(out)/wc.txt'") == 0)
-        try Shell.check(
+        #expect(try await runSluice("run wc '\(gz)' > '\(out)/wc.txt'") == 0)
+        try await Shell.check(
             "test \"$(cat '\(out)/wc.txt')\" = \"$(LC_ALL=C wc < '\(input)' | tr -s ' ' | sed 's/^ //')\""
         )
         // wordfreq, against tr | sort | uniq -c | sort.
-        #expect(try runSluice("run wordfreq --top 7 '\(gz)' > '\(out)/freq.txt'") == 0)
-        try Shell.check(
+        #expect(try await runSluice("run wordfreq --top 7 '\(gz)' > '\(out)/freq.txt'") == 0)
+        try await Shell.check(
             "LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' < '\(input)' | tr 'A-Z' 'a-z' | grep -v '^$' | LC_ALL=C sort "
                 + "| uniq -c | LC_ALL=C sort -k1,1nr -k2,2 | head -7 | sed 's/^ *//' | cmp -s - '\(out)/freq.txt'"
         )
@@ -69,36 +69,36 @@ struct CLITests {
         )
         let out = directory.path
         // stop (the default): exit 1, naming the file and the line.
-        let stop = try runSluice(
+        let stop = try await runSluice(
             "run json-filter --field level --equals error '\(input)' -o '\(out)/o.txt' 2> '\(out)/err.txt'"
         )
         #expect(stop == 1)
-        try Shell.check("grep -q 'events.ndjson, line 3: not valid JSON' '\(out)/err.txt'")
-        try Shell.check("grep -q \"stage 'parse'\" '\(out)/err.txt'")
+        try await Shell.check("grep -q 'events.ndjson, line 3: not valid JSON' '\(out)/err.txt'")
+        try await Shell.check("grep -q \"stage 'parse'\" '\(out)/err.txt'")
         // skip: the good lines, unchanged.
         #expect(
-            try runSluice(
+            try await runSluice(
                 "run json-filter --field level --equals error --on-error skip '\(input)' "
                     + "--stats-json '\(out)/stats.json' > '\(out)/skip.txt'"
             ) == 0
         )
-        try Shell.check(
+        try await Shell.check(
             "printf '%s\\n' '{\"level\":\"error\",\"msg\":\"disk full\"}' '{\"level\":\"error\",\"n\":{\"nested\":\"level\"}}' "
                 + "| cmp -s - '\(out)/skip.txt'"
         )
-        try Shell.check(
+        try await Shell.check(
             "python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); "
                 + "p=[x for x in s[\"stages\"] if x[\"name\"]==\"parse\"][0]; assert p[\"skipped\"]==2, p; "
                 + "assert p[\"records_in\"]==6' '\(out)/stats.json'"
         )
         // dead-letter: one JSON line per bad record, with its source and line.
         #expect(
-            try runSluice(
+            try await runSluice(
                 "run json-filter --field level --equals error --on-error dead-letter --dead-letter '\(out)/bad.ndjson' "
                     + "'\(input)' > /dev/null"
             ) == 0
         )
-        try Shell.check(
+        try await Shell.check(
             "python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; "
                 + "assert [x[\"line\"] for x in l]==[3,5], l; assert l[0][\"record\"]==\"not json at all\"; "
                 + "assert l[0][\"source\"].endswith(\"events.ndjson\")' '\(out)/bad.ndjson'"
@@ -108,19 +108,19 @@ struct CLITests {
     @Test func exitStatus_ofEachFailureClass() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("in.txt"), sampleText(lines: 5_000))
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 20000 > '\(directory.file("cut.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 20000 > '\(directory.file("cut.gz"))'")
         let out = directory.path
-        #expect(try runSluice("run nope 2> '\(out)/e1'") == 64)
-        try Shell.check("grep -q 'known pipelines: cat, grep, wc, wordfreq, json-filter' '\(out)/e1'")
-        #expect(try runSluice("run grep '\(directory.file("in.txt"))' 2> /dev/null") == 64)  // --pattern missing
-        #expect(try runSluice("run wc --top 3 2> /dev/null < /dev/null") == 64)  // not an option of wc
-        #expect(try runSluice("run cat '\(out)/missing.txt' 2> '\(out)/e2' > /dev/null") == 1)
-        try Shell.check("grep -q 'missing.txt: notFound' '\(out)/e2'")
-        #expect(try runSluice("run cat '\(out)/cut.gz' -o '\(out)/o.gz' 2> '\(out)/e3'") == 1)
-        try Shell.check(
+        #expect(try await runSluice("run nope 2> '\(out)/e1'") == 64)
+        try await Shell.check("grep -q 'known pipelines: cat, grep, wc, wordfreq, json-filter' '\(out)/e1'")
+        #expect(try await runSluice("run grep '\(directory.file("in.txt"))' 2> /dev/null") == 64)  // --pattern missing
+        #expect(try await runSluice("run wc --top 3 2> /dev/null < /dev/null") == 64)  // not an option of wc
+        #expect(try await runSluice("run cat '\(out)/missing.txt' 2> '\(out)/e2' > /dev/null") == 1)
+        try await Shell.check("grep -q 'missing.txt: notFound' '\(out)/e2'")
+        #expect(try await runSluice("run cat '\(out)/cut.gz' -o '\(out)/o.gz' 2> '\(out)/e3'") == 1)
+        try await Shell.check(
             "grep -q \"stage 'read' failed\" '\(out)/e3' && grep -q 'cut.gz: truncatedGzip at byte 20000' '\(out)/e3'"
         )
-        try Shell.check("gzip -t '\(out)/o.gz'")  // even then, the output is valid
+        try await Shell.check("gzip -t '\(out)/o.gz'")  // even then, the output is valid
     }
 
     @Test func refusesToWriteOverAnInput_alsoThroughAnotherPath() async throws {
@@ -128,11 +128,12 @@ struct CLITests {
         let input = directory.file("in.txt")
         let text = sampleText(lines: 100)
         try writeFile(input, text)
-        try Shell.check("mkdir '\(directory.file("sub"))' && ln -s '\(input)' '\(directory.file("link.txt"))'")
-        #expect(try runSluice("run cat '\(input)' -o '\(input)' 2> /dev/null") == 1)
-        #expect(try runSluice("run cat '\(input)' -o '\(directory.path)/sub/../in.txt' 2> /dev/null") == 1)
-        #expect(try runSluice("run cat '\(directory.file("link.txt"))' -o '\(input)' 2> '\(directory.file("e"))'") == 1)
-        try Shell.check("grep -q 'refusing to write the output over the input' '\(directory.file("e"))'")
+        try await Shell.check("mkdir '\(directory.file("sub"))' && ln -s '\(input)' '\(directory.file("link.txt"))'")
+        #expect(try await runSluice("run cat '\(input)' -o '\(input)' 2> /dev/null") == 1)
+        #expect(try await runSluice("run cat '\(input)' -o '\(directory.path)/sub/../in.txt' 2> /dev/null") == 1)
+        let viaLink = "run cat '\(directory.file("link.txt"))' -o '\(input)' 2> '\(directory.file("e"))'"
+        #expect(try await runSluice(viaLink) == 1)
+        try await Shell.check("grep -q 'refusing to write the output over the input' '\(directory.file("e"))'")
         #expect(try readFile(input) == text)
     }
 
@@ -140,16 +141,16 @@ struct CLITests {
         let directory = TemporaryDirectory()
         let input = directory.file("in.txt")
         try writeFile(input, sampleText(lines: 3_000))
-        try Shell.check("LC_ALL=C grep -aF error '\(input)' > '\(directory.file("expected"))'")
+        try await Shell.check("LC_ALL=C grep -aF error '\(input)' > '\(directory.file("expected"))'")
         #expect(
-            try Shell.run(
+            try await Shell.run(
                 "gzip -c '\(input)' | '\(sluice)' run grep --pattern error --stats 2> '\(directory.file("stats"))' "
                     + "| cmp -s - '\(directory.file("expected"))'"
             ) == 0
         )
-        try Shell.check("grep -q 'bottleneck:' '\(directory.file("stats"))'")
-        #expect(try runSluice("list | grep -q '^wordfreq'") == 0)
-        #expect(try runSluice("describe json-filter | grep -q -- '--field VALUE (required)'") == 0)
+        try await Shell.check("grep -q 'bottleneck:' '\(directory.file("stats"))'")
+        #expect(try await runSluice("list | grep -q '^wordfreq'") == 0)
+        #expect(try await runSluice("describe json-filter | grep -q -- '--field VALUE (required)'") == 0)
     }
 
     @Test func progress_onlyWhenAskedOrOnATerminal() async throws {
@@ -158,16 +159,16 @@ struct CLITests {
         try writeFile(input, sampleText(lines: 20_000))
         let size = try readFile(input).count
         let err = directory.file("err")
-        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --progress 2> '\(err)'") == 0)
+        #expect(try await runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --progress 2> '\(err)'") == 0)
         // The last update says all of the input was read.
-        try Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
+        try await Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
         // Also for a pipeline whose small result is written by a run of its own after the main one.
-        #expect(try runSluice("run wc '\(input)' --progress > /dev/null 2> '\(err)'") == 0)
-        try Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
-        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --no-progress 2> '\(err)'") == 0)
+        #expect(try await runSluice("run wc '\(input)' --progress > /dev/null 2> '\(err)'") == 0)
+        try await Shell.check("grep -q 'of \(ProgressMeter.size(size)) (100%)' '\(err)'")
+        #expect(try await runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' --no-progress 2> '\(err)'") == 0)
         #expect(try readFile(err).isEmpty)
         // Standard error is a file here, not a terminal: no progress by default.
-        #expect(try runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' 2> '\(err)'") == 0)
+        #expect(try await runSluice("run cat '\(input)' -o '\(directory.file("o")).gz' 2> '\(err)'") == 0)
         #expect(try readFile(err).isEmpty)
     }
 
@@ -182,9 +183,9 @@ struct CLITests {
         process.write(fed)
         while (try? readFile(output).count) ?? 0 < 1_000 { await Task.yield() }
         kill(process.pid, signal)
-        #expect(process.wait() == status)
-        try Shell.check("gzip -t '\(output)'")
-        let written = try Shell.run("gzip -dc '\(output)' > '\(directory.file("out.txt"))'")
+        #expect(await process.wait() == status)
+        try await Shell.check("gzip -t '\(output)'")
+        let written = try await Shell.run("gzip -dc '\(output)' > '\(directory.file("out.txt"))'")
         #expect(written == 0)
         let lines = splitLines(try readFile(directory.file("out.txt")))
         let expected = splitLines(fed)
@@ -246,10 +247,10 @@ final class SpawnedProcess: Sendable {
         close(self.input)
     }
 
-    /// Waits for the process to end; returns its exit status (128 + the signal if a signal ended it).
-    func wait() -> Int32 {
-        var status: Int32 = 0
-        while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    /// Waits for the process to end (on a thread of the tests' own); returns its exit status (128 + the signal if
+    /// a signal ended it).
+    func wait() async -> Int32 {
+        let pid = self.pid
+        return (try? await BlockingThreads.run { waitForExit(pid) }) ?? -1
     }
 }

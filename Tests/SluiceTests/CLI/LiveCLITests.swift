@@ -16,7 +16,7 @@ struct LiveCLITests {
         }
         process.closeInput()
         #expect(try await output.readLine() == nil)
-        #expect(process.wait() == 0)
+        #expect(await process.wait() == 0)
     }
 
     @Test(arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
@@ -24,10 +24,10 @@ struct LiveCLITests {
         let directory = TemporaryDirectory()
         let output = directory.file("out.gz")
         let process = try SpawnedProcess([sluice, "run", "cat", "-", "-o", output])
-        try waitUntilExists(output)  // the run started: its signal handlers are in place
+        try await waitUntilExists(output)  // the run started: its signal handlers are in place
         kill(process.pid, signal)
-        #expect(process.wait() == status)
-        try Shell.check("gzip -t '\(output)' && test -z \"$(gzip -dc '\(output)')\"")
+        #expect(await process.wait() == status)
+        try await Shell.check("gzip -t '\(output)' && test -z \"$(gzip -dc '\(output)')\"")
         process.closeInput()
     }
 
@@ -36,7 +36,7 @@ struct LiveCLITests {
         // reader of the growing file sees.
         let directory = TemporaryDirectory()
         let output = directory.file("out.gz")
-        try Shell.check("ln -s /dev/stdout '\(output)'")
+        try await Shell.check("ln -s /dev/stdout '\(output)'")
         let process = try SpawnedProcess(
             [sluice, "run", "cat", "-", "-o", output, "--max-delay", "50ms"],
             captureOutput: true,
@@ -49,7 +49,7 @@ struct LiveCLITests {
         }
         process.closeInput()
         #expect(try await decoded.readLine() == nil)
-        #expect(process.wait() == 0)
+        #expect(await process.wait() == 0)
     }
 
     @Test func follow_passesOnAppends_andRotations_untilSIGINT() async throws {
@@ -59,27 +59,27 @@ struct LiveCLITests {
         let process = try SpawnedProcess([sluice, "run", "grep", "--pattern", "o", "-F", log], captureOutput: true)
         let output = try #require(process.output)
         #expect(try await output.readLine() == "one")
-        try Shell.check("echo two >> '\(log)'")
+        try await Shell.check("echo two >> '\(log)'")
         #expect(try await output.readLine() == "two")
-        try Shell.check("mv '\(log)' '\(log).1' && echo four >> '\(log).1' && echo rotated >> '\(log)'")
+        try await Shell.check("mv '\(log)' '\(log).1' && echo four >> '\(log).1' && echo rotated >> '\(log)'")
         #expect(try await output.readLine() == "four")
         #expect(try await output.readLine() == "rotated")
         kill(process.pid, SIGINT)
-        #expect(process.wait() == 130)
+        #expect(await process.wait() == 130)
         process.closeInput()
     }
 
     @Test func follow_andMaxDelay_usageErrors_exit64() async throws {
         let directory = TemporaryDirectory()
-        try Shell.check("echo hello | gzip > '\(directory.file("in.gz"))'")
-        try Shell.check("echo hello > '\(directory.file("in.txt"))'")
+        try await Shell.check("echo hello | gzip > '\(directory.file("in.gz"))'")
+        try await Shell.check("echo hello > '\(directory.file("in.txt"))'")
         let err = directory.file("err")
-        #expect(try runSluice("run cat -F - 2> '\(err)'") == 64)
-        try Shell.check("grep -q 'standard input' '\(err)'")
-        #expect(try runSluice("run cat --follow '\(directory.file("in.gz"))' 2> '\(err)'") == 64)
-        try Shell.check("grep -q 'in.gz' '\(err)'")
-        #expect(try runSluice("run cat '\(directory.file("in.txt"))' --max-delay 0ms 2> /dev/null") == 64)
-        #expect(try runSluice("run cat '\(directory.file("in.txt"))' --max-delay soon 2> /dev/null") == 64)
-        #expect(try runSluice("run cat '\(directory.file("in.txt"))' --max-delay 1.5s > /dev/null") == 0)
+        #expect(try await runSluice("run cat -F - 2> '\(err)'") == 64)
+        try await Shell.check("grep -q 'standard input' '\(err)'")
+        #expect(try await runSluice("run cat --follow '\(directory.file("in.gz"))' 2> '\(err)'") == 64)
+        try await Shell.check("grep -q 'in.gz' '\(err)'")
+        #expect(try await runSluice("run cat '\(directory.file("in.txt"))' --max-delay 0ms 2> /dev/null") == 64)
+        #expect(try await runSluice("run cat '\(directory.file("in.txt"))' --max-delay soon 2> /dev/null") == 64)
+        #expect(try await runSluice("run cat '\(directory.file("in.txt"))' --max-delay 1.5s > /dev/null") == 0)
     }
 }

@@ -31,7 +31,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 20_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        try await Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
         #expect(try await readLines([directory.file("in.gz")]) == splitLines(text))
     }
 
@@ -40,7 +40,7 @@ struct GzipReadTests {
         let text = sampleText(lines: 500)
         try writeFile(directory.file("plain.gz"), text)  // plain text named .gz
         try writeFile(directory.file("data.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("data.txt"))' > '\(directory.file("compressed.log"))'")
+        try await Shell.check("gzip -c '\(directory.file("data.txt"))' > '\(directory.file("compressed.log"))'")
         #expect(try await readLines([directory.file("plain.gz")]) == splitLines(text))
         #expect(try await readLines([directory.file("compressed.log")]) == splitLines(text))
     }
@@ -51,7 +51,7 @@ struct GzipReadTests {
         let second = sampleText(lines: 2_000, seed: 2)
         try writeFile(directory.file("a"), first)
         try writeFile(directory.file("b"), second)
-        try Shell.check(
+        try await Shell.check(
             "cd '\(directory.path)' && gzip -c a > a.gz && gzip -1 -c b > b.gz && cat a.gz b.gz > both.gz"
         )
         #expect(try await readLines([directory.file("both.gz")]) == splitLines(first + second))
@@ -68,7 +68,7 @@ struct GzipReadTests {
         }
         try writeFile(directory.file("many.gz"), members)
         #expect(try await readLines([directory.file("many.gz")]) == expected)
-        try Shell.check("gzip -t '\(directory.file("many.gz"))'")
+        try await Shell.check("gzip -t '\(directory.file("many.gz"))'")
     }
 
     @Test func headerWithEveryFlag_isAccepted() async throws {
@@ -83,7 +83,7 @@ struct GzipReadTests {
             text: true
         )
         try writeFile(directory.file("flags.gz"), member)
-        try Shell.check("gzip -t '\(directory.file("flags.gz"))'")  // the test's own member is valid gzip
+        try await Shell.check("gzip -t '\(directory.file("flags.gz"))'")  // the test's own member is valid gzip
         #expect(
             try await readLines([directory.file("flags.gz")]) == [Array("flagged\r".utf8), Array("second line".utf8)]
         )
@@ -101,7 +101,7 @@ struct GzipReadTests {
     @Test func emptyFile_andEmptyGzip_haveNoLines() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("empty"), [])
-        try Shell.check("gzip -c < /dev/null > '\(directory.file("empty.gz"))'")
+        try await Shell.check("gzip -c < /dev/null > '\(directory.file("empty.gz"))'")
         #expect(try await readLines([directory.file("empty")]).isEmpty)
         #expect(try await readLines([directory.file("empty.gz")]).isEmpty)
     }
@@ -110,7 +110,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 3_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -6 -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        try await Shell.check("gzip -6 -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
         let compressed = try readFile(directory.file("in.gz"))
         let original = splitLines(text)
         // One byte is not the gzip magic: a file holding just `1f` is read as plain text.
@@ -143,7 +143,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 50_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 300000 > '\(directory.file("cut.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 300000 > '\(directory.file("cut.gz"))'")
         let (lines, error) = await readUntilFailure([directory.file("cut.gz")])
         #expect(error != nil)
         // 300 kB of gzip holds well over a megabyte of this text: most of it arrives before the error.
@@ -154,7 +154,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 1_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("good.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("good.gz"))'")
         let good = try readFile(directory.file("good.gz"))
 
         var badCRC = good
@@ -188,7 +188,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("a"), Array("a1\na2".utf8))
         try writeFile(directory.file("b.txt"), Array("b1\n".utf8))
-        try Shell.check("printf 'c1\\nc2' | gzip -c > '\(directory.file("c.gz"))'")
+        try await Shell.check("printf 'c1\\nc2' | gzip -c > '\(directory.file("c.gz"))'")
         let lines = try await readLines([directory.file("a"), directory.file("b.txt"), directory.file("c.gz")])
         #expect(lines.map { String(decoding: $0, as: UTF8.self) } == ["a1", "a2", "b1", "c1", "c2"])
     }
@@ -240,7 +240,7 @@ struct GzipReadTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 5_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
         let stored = try readFile(directory.file("in.gz")).count
         let report = try await Pipeline.lines(from: [directory.file("in.gz")]).drain().run()
         #expect(report[stage: "read"]?.bytesIn == stored)

@@ -12,8 +12,8 @@ struct GzipWriteTests {
         try await Pipeline.lines(from: [directory.file("in.txt")])
             .write(to: directory.file("out.gz"), options: WriteOptions(gzipLevel: level))
             .run(RunOptions(computeThreads: 2))
-        try Shell.check("gzip -t '\(directory.file("out.gz"))'")
-        try Shell.check("gzip -dc '\(directory.file("out.gz"))' | cmp -s - '\(directory.file("in.txt"))'")
+        try await Shell.check("gzip -t '\(directory.file("out.gz"))'")
+        try await Shell.check("gzip -dc '\(directory.file("out.gz"))' | cmp -s - '\(directory.file("in.txt"))'")
     }
 
     @Test(arguments: [1, 6, 9])
@@ -23,7 +23,7 @@ struct GzipWriteTests {
         try await Pipeline.lines(from: [directory.file("in.txt")])
             .write(to: directory.file("ours.gz"), options: WriteOptions(gzipLevel: level))
             .run(RunOptions(computeThreads: 2))
-        try Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("theirs.gz"))'")
+        try await Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("theirs.gz"))'")
         let ours = try readFile(directory.file("ours.gz")).count
         let theirs = try readFile(directory.file("theirs.gz")).count
         #expect(Double(ours) <= Double(theirs) * 1.01, "level \(level): \(ours) vs gzip's \(theirs)")
@@ -40,22 +40,22 @@ struct GzipWriteTests {
     @Test func emptyInput_writesAValidEmptyGzip() async throws {
         let directory = TemporaryDirectory()
         try await Pipeline.from([Line]()).write(to: directory.file("empty.gz")).run()
-        try Shell.check("gzip -t '\(directory.file("empty.gz"))'")
-        #expect(try Shell.run("test \"$(gzip -dc '\(directory.file("empty.gz"))' | wc -c)\" -eq 0") == 0)
+        try await Shell.check("gzip -t '\(directory.file("empty.gz"))'")
+        #expect(try await Shell.run("test \"$(gzip -dc '\(directory.file("empty.gz"))' | wc -c)\" -eq 0") == 0)
     }
 
     @Test func afterAnInputError_theGzipOutputIsValid_andHoldsEveryLineReadBeforeIt() async throws {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 40_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 200000 > '\(directory.file("cut.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' | head -c 200000 > '\(directory.file("cut.gz"))'")
         await #expect(throws: PipelineError.self) {
             try await Pipeline.lines(from: [directory.file("cut.gz")])
                 .write(to: directory.file("out.gz"))
                 .run(RunOptions(computeThreads: 2))
         }
-        try Shell.check("gzip -t '\(directory.file("out.gz"))'")
-        try Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
+        try await Shell.check("gzip -t '\(directory.file("out.gz"))'")
+        try await Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
         let written = splitLines(try readFile(directory.file("out.txt")))
         let original = splitLines(text)
         #expect(written.count > 10_000)
@@ -63,7 +63,8 @@ struct GzipWriteTests {
             #expect(line == original[index])
         }
         // The delivered bytes are what gzip itself can decode from the truncated file, give or take the tail.
-        _ = try? Shell.run("gzip -dc '\(directory.file("cut.gz"))' > '\(directory.file("theirs.txt"))' 2>/dev/null")
+        let decode = "gzip -dc '\(directory.file("cut.gz"))' > '\(directory.file("theirs.txt"))' 2>/dev/null"
+        _ = try? await Shell.run(decode)
         let theirs = splitLines(try readFile(directory.file("theirs.txt")))
         #expect(written.count >= theirs.count - 1)
     }
@@ -88,8 +89,8 @@ struct GzipWriteTests {
         run.cancel()
         await #expect(throws: CancellationError.self) { try await run.value }
         continuation.finish()
-        try Shell.check("gzip -t '\(directory.file("out.gz"))'")
-        try Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
+        try await Shell.check("gzip -t '\(directory.file("out.gz"))'")
+        try await Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
         let bytes = try readFile(directory.file("out.txt"))
         #expect(bytes.isEmpty || bytes.last == 0x0a, "only whole lines")
         for (index, line) in splitLines(bytes).enumerated() {

@@ -79,7 +79,7 @@ struct LiveStreamTests {
             .run(options)
         let blocks = report.stages.first { $0.name == "gzip-blocks" }?.recordsOut ?? 0
         #expect(blocks == (text.count + 64 * 1024 - 1) / (64 * 1024))
-        try Shell.check("gzip -dc '\(directory.file("out.gz"))' | cmp -s - '\(directory.file("in.txt"))'")
+        try await Shell.check("gzip -dc '\(directory.file("out.gz"))' | cmp -s - '\(directory.file("in.txt"))'")
     }
 
     @Test func withOneComputeThread_aLiveInputStillFlows() async throws {
@@ -172,8 +172,8 @@ struct LiveStreamTests {
 /// Following growing files, like `tail -F`.
 @Suite("Following files", .timeLimit(.minutes(1)))
 struct FollowTests {
-    static func append(_ text: String, to path: String) throws {
-        try Shell.check("printf '%s' '\(text)' >> '\(path)'")
+    static func append(_ text: String, to path: String) async throws {
+        try await Shell.check("printf '%s' '\(text)' >> '\(path)'")
     }
 
     @Test func follow_readsAppends_rotations_andTruncations_untilShutdown() async throws {
@@ -193,18 +193,18 @@ struct FollowTests {
         #expect(try await output.readLine() == "one")
         #expect(try await output.readLine() == "two")
         // Appended later: flows on as written.
-        try Self.append("three\n", to: log)
+        try await Self.append("three\n", to: log)
         #expect(try await output.readLine() == "three")
         // Rotated: what the old file got before the rotation is read, then the new file from its start.
-        try Shell.check("mv '\(log)' '\(log).1'")
-        try Self.append("four\n", to: "\(log).1")
-        try Self.append("new-1\n", to: log)
+        try await Shell.check("mv '\(log)' '\(log).1'")
+        try await Self.append("four\n", to: "\(log).1")
+        try await Self.append("new-1\n", to: log)
         #expect(try await output.readLine() == "four")
         #expect(try await output.readLine() == "new-1")
         // Truncated in place: read again from its start once the reader noticed.
-        try Shell.check(": > '\(log)'")
+        try await Shell.check(": > '\(log)'")
         await logs.wait(for: .warning, containing: "truncated")
-        try Self.append("after-truncation\n", to: log)
+        try await Self.append("after-truncation\n", to: log)
         #expect(try await output.readLine() == "after-truncation")
         // Only a shutdown ends a followed run: it stops while waiting for more (it looks every 250 ms at most).
         let before = waits.value
@@ -225,9 +225,9 @@ struct FollowTests {
         var options = LiveStreamTests.options()
         options.shutdown = shutdown
         let run = Task { try await Pipeline.lines(following: [a, b]).write(to: output.path).run(options) }
-        try Self.append("from b\n", to: b)
+        try await Self.append("from b\n", to: b)
         #expect(try await output.readLine() == "from b")
-        try Self.append("from a\n", to: a)
+        try await Self.append("from a\n", to: a)
         #expect(try await output.readLine() == "from a")
         shutdown.requestShutdown()
         #expect(try await run.value.interrupted)
@@ -252,7 +252,7 @@ struct FollowTests {
         var path = "-"
         if kind == "gzip" {
             path = directory.file("in.gz")
-            try Shell.check("echo hello | gzip > '\(path)'")
+            try await Shell.check("echo hello | gzip > '\(path)'")
         }
         do {
             _ = try await Pipeline.lines(following: [path]).drain().run()

@@ -13,7 +13,7 @@ struct StandardStreamTests {
         let directory = TemporaryDirectory()
         let text = sampleText(lines: 2_000)
         try writeFile(directory.file("in.txt"), text)
-        try Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
         let compressed = try readFile(directory.file("in.gz"))
 
         var ends: [Int32] = [0, 0]

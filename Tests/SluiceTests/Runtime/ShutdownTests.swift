@@ -38,8 +38,8 @@ struct ShutdownTests {
         let report = try await run.value
         continuation.finish()
         #expect(report.interrupted)
-        try Shell.check("gzip -t '\(directory.file("out.gz"))'")
-        try Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
+        try await Shell.check("gzip -t '\(directory.file("out.gz"))'")
+        try await Shell.check("gzip -dc '\(directory.file("out.gz"))' > '\(directory.file("out.txt"))'")
         let written = splitLines(try readFile(directory.file("out.txt"))).map { String(decoding: $0, as: UTF8.self) }
         #expect(written.count == 5_000)
         #expect(written.elementsEqual((0..<5_000).map { "record \($0)" }))

@@ -1,3 +1,5 @@
+@testable import Sluice
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +16,7 @@ struct TemporaryDirectory: ~Copyable {
     }
 
     deinit {
-        _ = try? Shell.run("rm -rf '\(self.path)'")
+        _ = try? Shell.runBlocking("rm -rf '\(self.path)'")
     }
 
     func file(_ name: String) -> String {
@@ -30,24 +32,53 @@ enum Shell {
     }
 
     /// Runs `command` with `/bin/sh -c` and returns its exit status.
+    ///
+    /// The wait for the command runs on ``BlockingThreads``, never on the cooperative pool: tests run in parallel,
+    /// and two of them blocked in `waitpid` would stall every other test's tasks.
     @discardableResult
-    static func run(_ command: String) throws -> Int32 {
+    static func run(_ command: String) async throws -> Int32 {
+        try await BlockingThreads.run { try self.runBlocking(command) }
+    }
+
+    /// Runs `command` and throws unless it exits with 0.
+    static func check(_ command: String) async throws {
+        let status = try await self.run(command)
+        guard status == 0 else { throw Failed(command: command, status: status) }
+    }
+
+    /// ``run(_:)`` on the calling thread, for places that cannot await (a `deinit`).
+    @discardableResult
+    static func runBlocking(_ command: String) throws -> Int32 {
         var pid: pid_t = 0
         let arguments = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ)
         guard spawned == 0 else { throw Failed(command: command, status: -1) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS are macros.
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return waitForExit(pid)
     }
+}
 
-    /// Runs `command` and throws unless it exits with 0.
-    static func check(_ command: String) throws {
-        let status = try self.run(command)
-        guard status == 0 else { throw Failed(command: command, status: status) }
+/// Waits for the child `pid` to end; returns its exit status (128 + the signal if a signal ended it).
+func waitForExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    // WIFEXITED / WEXITSTATUS are macros.
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
+
+/// Threads for the tests' blocking waits (child processes, inotify), apart from the cooperative pool.
+enum BlockingThreads {
+    private static let pool: ComputePool = {
+        do {
+            return try ComputePool(threads: 16, name: "test-blocking")
+        } catch {
+            fatalError("test threads: \(error)")
+        }
+    }()
+
+    static func run<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await self.pool.run(body)
     }
 }
 

@@ -124,7 +124,11 @@ final class OutputPipe: Sendable {
 }
 
 /// Waits, without sleeping, until `path` exists: inotify on its directory says when something is created there.
-func waitUntilExists(_ path: String) throws {
+func waitUntilExists(_ path: String) async throws {
+    try await BlockingThreads.run { try waitUntilExistsBlocking(path) }
+}
+
+private func waitUntilExistsBlocking(_ path: String) throws {
     let watch = try FileFollower(path: path)
     defer { watch.close() }
     while access(path, F_OK) != 0 {
@@ -135,7 +139,11 @@ func waitUntilExists(_ path: String) throws {
 }
 
 /// Waits, without sleeping, until the file at `path` holds `text`: inotify on its directory says when it changes.
-func waitUntil(_ path: String, contains text: String) throws {
+func waitUntil(_ path: String, contains text: String) async throws {
+    try await BlockingThreads.run { try waitUntilBlocking(path, contains: text) }
+}
+
+private func waitUntilBlocking(_ path: String, contains text: String) throws {
     let watch = try FileFollower(path: path)
     defer { watch.close() }
     while !((try? readFile(path)).map { String(decoding: $0, as: UTF8.self).contains(text) } ?? false) {
