@@ -5,8 +5,11 @@ import DequeModule
 /// A plain value with one `mutating func` per event; each returns what the caller must do. It performs no side
 /// effects — ``BoundedChannelStorage`` takes the lock, asks the machine, and acts on the answer.
 struct BoundedChannelStateMachine<Element: Sendable> {
-    typealias SendContinuation = UnsafeContinuation<Void, any Error>
-    typealias ElementWaiter = UnsafeContinuation<Void, Never>
+    // Checked continuations: a resume of one is an edge ThreadSanitizer sees. With unsafe ones, TSan reports the
+    // resumed task's first write to its own frame as a race with the resume (the runtime's hand-off is invisible
+    // to it). They are only made when a sender or the consumer parks, never per element.
+    typealias SendContinuation = CheckedContinuation<Void, any Error>
+    typealias ElementWaiter = CheckedContinuation<Void, Never>
 
     /// A sender parked because the channel was full, with the element it wants to deliver.
     struct Waiter {
@@ -25,8 +28,13 @@ struct BoundedChannelStateMachine<Element: Sendable> {
     }
 
     let capacity: Int
-    /// Elements yielded to the stream and not yet taken by the consumer.
+    /// Elements admitted (being yielded or yielded to the stream) and not yet taken by the consumer.
     private(set) var buffered = 0
+    /// Elements admitted whose yield to the stream has not returned yet. Yields happen outside the lock, so the
+    /// stream is finished only once none is in flight (``yieldDone()``): nothing admitted is ever lost.
+    private var yieldsInFlight = 0
+    /// `finish()` or `fail(_:)` came while yields were in flight: the last of them finishes the stream.
+    private var streamFinishDeferred = false
     private var waiters: Deque<Waiter> = []
     private var termination: Termination?
     private var nextWaiterID: UInt64 = 0
@@ -64,6 +72,7 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         // Parked senders go first, so a newcomer never overtakes them.
         if self.buffered < self.capacity && self.waiters.isEmpty {
             self.buffered += 1
+            self.yieldsInFlight += 1
             return .yield(wake: self.takeElementWaiter())
         }
         let id = self.nextWaiterID
@@ -96,6 +105,7 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         }
         if self.buffered < self.capacity && self.waiters.isEmpty {
             self.buffered += 1
+            self.yieldsInFlight += 1
             return .yieldAndResume(wake: self.takeElementWaiter())
         }
         self.waiters.append(Waiter(id: id, element: element, continuation: continuation))
@@ -113,8 +123,9 @@ struct BoundedChannelStateMachine<Element: Sendable> {
 
     enum TerminateAction {
         case none
-        /// End the stream and resume every parked sender with `error` (and the consumer, if it was waiting).
-        case finishStream(resumeSenders: [SendContinuation], error: ChannelError, wake: ElementWaiter?)
+        /// Resume every parked sender with `error` (and the consumer, if it was waiting), and end the stream now if
+        /// `now` — else the last yield in flight ends it.
+        case finishStream(resumeSenders: [SendContinuation], error: ChannelError, wake: ElementWaiter?, now: Bool)
     }
 
     /// `finish()` (failure `nil`) or `fail(_:)`.
@@ -122,11 +133,22 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         guard self.termination == nil else { return .none }
         self.termination = failure.map { .failed($0) } ?? .finished
         // Parked senders had not delivered their element: they learn it rather than lose it silently.
+        self.streamFinishDeferred = self.yieldsInFlight > 0
         return .finishStream(
             resumeSenders: self.removeAllWaiters(),
             error: ChannelError(.finished),
-            wake: self.takeElementWaiter()
+            wake: self.takeElementWaiter(),
+            now: !self.streamFinishDeferred
         )
+    }
+
+    /// A yield admitted earlier has returned. Returns whether the stream must be finished now (a `finish()` was
+    /// waiting for it).
+    mutating func yieldDone() -> Bool {
+        self.yieldsInFlight -= 1
+        guard self.yieldsInFlight == 0, self.streamFinishDeferred else { return false }
+        self.streamFinishDeferred = false
+        return true
     }
 
     // MARK: Consumer events
@@ -148,6 +170,7 @@ struct BoundedChannelStateMachine<Element: Sendable> {
         self.buffered -= 1
         guard self.termination == nil, let waiter = self.waiters.popFirst() else { return .none }
         self.buffered += 1
+        self.yieldsInFlight += 1
         return .yieldAndResume(waiter.element, waiter.continuation)
     }
 

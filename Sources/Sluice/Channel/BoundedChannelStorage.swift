@@ -3,10 +3,12 @@ import Synchronization
 /// The shared state behind a ``BoundedChannel``: an `AsyncStream` that carries the elements to the consumer, and a
 /// lock-protected ``BoundedChannelStateMachine`` that admits at most `capacity` of them into the stream.
 ///
-/// Elements are yielded to the stream while the lock is held. `AsyncStream.Continuation.yield` only takes the
-/// stream's own lock and never calls back into this type, so this cannot deadlock; it is what keeps a `finish()`
-/// from overtaking a yield that the gate already admitted, so nothing admitted is ever lost. Sender continuations
-/// are resumed only after the lock is released.
+/// Nothing that can resume a task runs with the lock held — not even `AsyncStream.Continuation.yield`, which
+/// resumes a waiting consumer. Resuming a task takes that task's status lock, and a task's cancellation handlers
+/// run with its status lock held and may take this lock (the stream's `onTermination`, a cancelled sender): holding
+/// this lock across a resume deadlocked a cancelled consumer against its producer. So the gate admits an element
+/// under the lock, the element is yielded after it is released, and a `finish()` that comes while admitted yields
+/// are in flight is carried out by the last of them: nothing admitted is ever lost.
 final class BoundedChannelStorage<Element: Sendable>: Sendable {
     typealias StateMachine = BoundedChannelStateMachine<Element>
 
@@ -45,15 +47,10 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         cancellable: Bool = true
     ) async throws -> Bool {
         if cancellable && Task.isCancelled { throw CancellationError() }
-        let action = self.state.withLock { machine in
-            let action = machine.send()
-            if case .yield = action {
-                self.continuation.yield(element)
-            }
-            return action
-        }
+        let action = self.state.withLock { $0.send() }
         switch action {
         case .yield(let wake):
+            self.yield(element)
             wake?.resume()
             return false
         case .fail(let error):
@@ -79,23 +76,20 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         onPark: (@Sendable () -> Void)?,
         cancellable: Bool
     ) async throws {
-        try await withUnsafeThrowingContinuation { (sender: UnsafeContinuation<Void, any Error>) in
+        try await withCheckedThrowingContinuation { (sender: CheckedContinuation<Void, any Error>) in
             let action = self.state.withLock { machine in
-                let action = machine.sendSuspended(
+                machine.sendSuspended(
                     id: id,
                     element: element,
                     continuation: sender,
                     isCancelled: cancellable && Task.isCancelled
                 )
-                if case .yieldAndResume = action {
-                    self.continuation.yield(element)
-                }
-                return action
             }
             switch action {
             case .parked:
                 onPark?()
             case .yieldAndResume(let wake):
+                self.yield(element)
                 wake?.resume()
                 sender.resume()
             case .resume(let error):
@@ -109,13 +103,21 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
         switch action {
         case .none:
             return
-        case .finishStream(let senders, let error, let wake):
+        case .finishStream(let senders, let error, let wake, let now):
             // Outside the lock: finishing the stream calls `onTermination`, which takes the lock.
-            self.continuation.finish()
+            if now { self.continuation.finish() }
             for sender in senders {
                 sender.resume(throwing: error)
             }
             wake?.resume()
+        }
+    }
+
+    /// Yields an element the gate admitted, outside the lock; finishes the stream if a `finish()` waited for it.
+    private func yield(_ element: Element) {
+        self.continuation.yield(element)
+        if self.state.withLock({ $0.yieldDone() }) {
+            self.continuation.finish()
         }
     }
 
@@ -128,16 +130,13 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
 
     /// The consumer took one element: let the first parked sender in.
     func elementConsumed() {
-        let sender: UnsafeContinuation<Void, any Error>? = self.state.withLock { machine in
-            switch machine.elementConsumed() {
-            case .none:
-                return nil
-            case .yieldAndResume(let element, let sender):
-                self.continuation.yield(element)
-                return sender
-            }
+        switch self.state.withLock({ $0.elementConsumed() }) {
+        case .none:
+            break
+        case .yieldAndResume(let element, let sender):
+            self.yield(element)
+            sender.resume()
         }
-        sender?.resume()
     }
 
     /// The stream returned `nil`: the producer's end, its failure, or an interruption.
@@ -175,7 +174,7 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
     /// - Parameter onPark: Called once if the consumer had to wait, after it is parked (a hook for tests).
     func waitForElement(onPark: (@Sendable () -> Void)? = nil) async {
         await withTaskCancellationHandler {
-            await withUnsafeContinuation { (waiter: UnsafeContinuation<Void, Never>) in
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
                 let parked = self.state.withLock { $0.waitForElement(waiter, isCancelled: Task.isCancelled) }
                 if parked {
                     onPark?()

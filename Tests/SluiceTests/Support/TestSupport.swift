@@ -2,6 +2,10 @@ import Synchronization
 
 @testable import Sluice
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Counts events that hooks report and lets a test await the next one — no sleeps, no timing.
 final class EventCounter: Sendable {
     private let count = Atomic<Int>(0)
@@ -79,6 +83,10 @@ final class Collector<Value: Sendable>: Sendable {
 
     var all: [Value] { self.values.withLock { $0 } }
 }
+
+/// Whether the tests run under ThreadSanitizer (`swift test --sanitize=thread`), which makes them 5 to 20 times
+/// slower: the heaviest tests then use smaller inputs, so they stay within their time limits.
+let isThreadSanitized: Bool = dlsym(nil, "__tsan_init") != nil
 
 struct TestError: Error, Equatable {
     var id: Int
