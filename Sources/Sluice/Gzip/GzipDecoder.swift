@@ -55,34 +55,44 @@ final class GzipDecoder {
         self.stream.deallocate()
     }
 
-    /// Decodes the next bytes of the file.
+    /// Whether zlib may still hold decoded output for input already given: the last call stopped because a chunk
+    /// was full. Call ``decode(_:)`` again (with more input, or none) before ``finish()``.
+    private(set) var isHoldingOutput = false
+
+    /// Decodes the next bytes of the file, until one chunk of output is ready or the input is used up.
     ///
+    /// Memory stays bounded whatever the compression ratio: at most one full chunk is made per call (a megabyte of
+    /// gzip can hold gigabytes), and the caller keeps the input not used yet for the next call.
+    ///
+    /// - Returns: How many bytes of `input` were used.
     /// - Throws: ``FileError`` for corrupt data, a checksum or length mismatch, or bytes that are not gzip after
     ///   a member. Everything decoded before the problem is in ``takeChunks()`` first.
-    func decode(_ input: UnsafeRawBufferPointer) throws(FileError) {
-        guard !input.isEmpty else { return }
-        var remaining = input
-        while !remaining.isEmpty {
+    func decode(_ input: UnsafeRawBufferPointer) throws(FileError) -> Int {
+        var used = 0
+        while (used < input.count || self.isHoldingOutput) && self.ready.isEmpty {
             if !self.inMember {
+                guard used < input.count else { break }
                 // A new member starts here; zlib checks its magic bytes and flags.
                 self.inMember = true
                 self.memberStart = self.consumed
             }
-            let (used, status) = self.inflate(remaining)
-            remaining = UnsafeRawBufferPointer(rebasing: remaining[used...])
-            self.consumed += used
+            let (count, status) = self.inflate(UnsafeRawBufferPointer(rebasing: input[used...]))
+            used += count
+            self.consumed += count
             switch status {
             case Z_OK, Z_BUF_ERROR:
                 continue
             case Z_STREAM_END:
                 self.members += 1
                 self.inMember = false
+                self.isHoldingOutput = false
                 inflateReset(self.stream)
             default:
                 self.flushPartialChunk()
                 throw self.error(for: status)
             }
         }
+        return used
     }
 
     /// Ends decoding at the end of the file.
@@ -112,7 +122,8 @@ final class GzipDecoder {
         return self.ready
     }
 
-    /// Runs zlib on `input` until it needs more input or fills the output; returns the bytes used and the status.
+    /// Runs zlib on `input` until it needs more input, or a chunk is full (then that chunk is ready and the call
+    /// ends); returns the bytes used and the status.
     private func inflate(_ input: UnsafeRawBufferPointer) -> (used: Int, status: Int32) {
         var used = 0
         var status = Z_OK
@@ -121,11 +132,14 @@ final class GzipDecoder {
                 self.ready.append(self.output)
                 self.output = Self.makeBuffer(self.chunkSize)
                 self.outputCount = 0
+                // zlib may hold more output for the input it took: the next call collects it.
+                self.isHoldingOutput = true
+                return (used, Z_OK)
             }
             let before = (input: input.count - used, output: self.chunkSize - self.outputCount)
             status = self.output.withUnsafeMutableBytes { output in
                 self.stream.pointee.next_in = UnsafeMutablePointer(
-                    mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self) + used
+                    mutating: input.baseAddress.map { $0.assumingMemoryBound(to: Bytef.self) + used }
                 )
                 self.stream.pointee.avail_in = uInt(before.input)
                 self.stream.pointee.next_out =
@@ -138,6 +152,7 @@ final class GzipDecoder {
             self.outputCount += before.output - Int(self.stream.pointee.avail_out)
             // Done with this input once it is used up and zlib had room to spare (so it holds nothing back).
             let drained = used == input.count && self.stream.pointee.avail_out > 0
+            if drained { self.isHoldingOutput = false }
             if status != Z_OK || drained { break }
         }
         return (used, status)

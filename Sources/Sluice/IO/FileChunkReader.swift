@@ -55,6 +55,10 @@ final class FileChunkReader {
     private var storedOffset = 0
     private var decodedOffset = 0
     private var pendingError: (any Error)?
+    /// gzip input read and not decoded yet (from `compressedStart`), and whether the file's end came after it.
+    private var compressed: [UInt8] = []
+    private var compressedStart = 0
+    private var inputEnded = false
     /// Bytes read as stored and handed out decoded, over all files (for the run report).
     private(set) var totalStored = 0
     private(set) var totalDecoded = 0
@@ -83,6 +87,12 @@ final class FileChunkReader {
                 guard self.nextPath < self.paths.count, !self.waiter.shutdown.isRequested else { return [] }
                 try self.open(self.paths[self.nextPath])
                 self.nextPath += 1
+                continue
+            }
+            if self.hasCompressedInput {
+                // What was read is decoded before anything more is read — and before a shutdown stops the reading.
+                let chunks = self.decodeCompressed(from: file)
+                if !chunks.isEmpty { return chunks }
                 continue
             }
             if self.waiter.shutdown.isRequested { return self.stop(file) }
@@ -136,6 +146,9 @@ final class FileChunkReader {
     private func closeFile() {
         self.decoder?.end()
         self.decoder = nil
+        self.compressed = []
+        self.compressedStart = 0
+        self.inputEnded = false
         try? self.file?.close()
         self.file = nil
     }
@@ -245,26 +258,50 @@ final class FileChunkReader {
     private func decode(_ input: [UInt8], endOfFile: Bool, from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
         self.storedOffset += input.count
         self.totalStored += input.count
-        var decoded: [[UInt8]]
-        if let decoder = self.decoder {
-            do {
-                try input.withUnsafeBytes { try decoder.decode($0) }
-                if endOfFile { try decoder.finish() }
-            } catch {
-                // Hand out what was decoded before the problem; throw on the next call.
-                self.pendingError = error
-            }
-            // From input that may pause, what was decoded goes on now, not when a whole chunk is full.
-            decoded = self.isRegular ? decoder.takeChunks() : decoder.takeRemainingChunks()
-        } else {
-            decoded = input.isEmpty ? [] : [input]
+        guard self.decoder != nil else {
+            let chunks = self.chunks(input.isEmpty ? [] : [input], from: file, endOfFile: endOfFile)
+            if endOfFile { self.close() }
+            return chunks
         }
-        let failed = self.pendingError != nil
-        let chunks = self.chunks(decoded, from: file, endOfFile: endOfFile || failed)
-        if endOfFile || failed {
+        self.compressed = input
+        self.compressedStart = 0
+        self.inputEnded = endOfFile
+        return self.decodeCompressed(from: file)
+    }
+
+    /// Decodes what is left of the compressed input read last: at most about one chunk per call, so a small file
+    /// that expands enormously (a gigabyte of newlines is a megabyte of gzip) never fills memory.
+    private func decodeCompressed(from file: FileDescriptor) -> [ByteChunk] {
+        guard let decoder = self.decoder else { return [] }
+        var drained = false
+        do {
+            let used = try self.compressed.withUnsafeBytes { bytes in
+                try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[self.compressedStart...]))
+            }
+            self.compressedStart += used
+            drained = self.compressedStart == self.compressed.count && !decoder.isHoldingOutput
+            if drained {
+                self.compressed = []
+                self.compressedStart = 0
+                if self.inputEnded { try decoder.finish() }
+            }
+        } catch {
+            // Hand out what was decoded before the problem; throw on the next call.
+            self.pendingError = error
+        }
+        // From input that may pause, what was decoded goes on now, not when a whole chunk is full.
+        let decoded = self.isRegular || !drained ? decoder.takeChunks() : decoder.takeRemainingChunks()
+        let ended = (drained && self.inputEnded) || self.pendingError != nil
+        let chunks = self.chunks(decoded, from: file, endOfFile: ended)
+        if ended {
             self.close()
         }
         return chunks
+    }
+
+    /// Whether compressed input read earlier is still to be decoded (before anything more is read).
+    private var hasCompressedInput: Bool {
+        self.decoder != nil && (self.compressedStart < self.compressed.count || self.decoder!.isHoldingOutput)
     }
 
     /// `decoded` as chunks of `file`, the last one marked as its end if `endOfFile` (an empty one if need be).

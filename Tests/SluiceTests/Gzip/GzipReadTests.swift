@@ -45,6 +45,35 @@ struct GzipReadTests {
         #expect(try await readLines([directory.file("compressed.log")]) == splitLines(text))
     }
 
+    @Test func inflate_handsOutAtMostOneChunkPerCall_whateverTheCompressionRatio() async throws {
+        // 8 MiB of newlines are ~8 KiB of gzip: decoding all of a read at once would hold 1,000 times the input.
+        let directory = TemporaryDirectory()
+        let bomb = directory.file("newlines.gz")
+        let size = 8 << 20
+        try await Shell.check("head -c \(size) /dev/zero | tr '\\0' '\\n' | gzip -9 > '\(bomb)'")
+        let compressed = try readFile(bomb)
+        let decoder = try GzipDecoder(path: bomb, chunkSize: 1 << 16)
+        defer { decoder.end() }
+        var start = 0
+        var total = 0
+        var mostChunksAtOnce = 0
+        while start < compressed.count || decoder.isHoldingOutput {
+            start += try compressed.withUnsafeBytes { bytes in
+                try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+            }
+            let chunks = decoder.takeChunks()
+            mostChunksAtOnce = max(mostChunksAtOnce, chunks.count)
+            total += chunks.reduce(0) { $0 + $1.count }
+        }
+        try decoder.finish()
+        total += decoder.takeRemainingChunks().reduce(0) { $0 + $1.count }
+        #expect(mostChunksAtOnce == 1)
+        #expect(total == size)
+        // And through the reader: every line, none lost at the chunk boundaries.
+        let report = try await Pipeline.lines(from: bomb, options: ReadOptions(chunkSize: 1 << 16)).drain().run()
+        #expect(report.result == size)
+    }
+
     @Test func multiMemberStreams_areReadWhole() async throws {
         let directory = TemporaryDirectory()
         let first = sampleText(lines: 3_000, seed: 1)

@@ -100,8 +100,15 @@ final class OutputPipe: Sendable {
     private func append(_ bytes: [UInt8]) throws {
         let decoded = try self.decoder.withLock { decoder -> [UInt8] in
             guard let decoder else { return bytes }
-            try bytes.withUnsafeBytes { try decoder.decode($0) }
-            return decoder.takeRemainingChunks().flatMap { $0 }
+            var start = 0
+            var decoded: [UInt8] = []
+            while start < bytes.count || decoder.isHoldingOutput {
+                start += try bytes.withUnsafeBytes { all in
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: all[start...]))
+                }
+                decoded += decoder.takeChunks().flatMap { $0 }
+            }
+            return decoded + decoder.takeRemainingChunks().flatMap { $0 }
         }
         self.pending.withLock { $0 += decoded }
     }
