@@ -8,34 +8,29 @@ import Darwin
 
 /// A mutex with a condition variable, guarding `State`: what the pool's threads sleep on while there is no work.
 ///
-/// `Synchronization.Mutex` has no condition variable, and a thread that must block (not suspend) needs one.
+/// ``Locked`` has no condition variable, and a thread that must block (not suspend) needs one.
 /// This is a lock box: `State` is only touched with the mutex held, hence `@unchecked Sendable`.
 final class ConditionLock<State>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PthreadMutex()
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var state: State
 
     init(_ state: State) {
         self.state = state
-        self.mutex = .allocate(capacity: 1)
-        self.mutex.initialize(to: pthread_mutex_t())
         self.condition = .allocate(capacity: 1)
         self.condition.initialize(to: pthread_cond_t())
-        precondition(pthread_mutex_init(self.mutex, nil) == 0, "pthread_mutex_init failed")
         precondition(pthread_cond_init(self.condition, nil) == 0, "pthread_cond_init failed")
     }
 
     deinit {
         pthread_cond_destroy(self.condition)
-        pthread_mutex_destroy(self.mutex)
         self.condition.deallocate()
-        self.mutex.deallocate()
     }
 
     /// Runs `body` with the lock held.
     func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(self.mutex)
-        defer { pthread_mutex_unlock(self.mutex) }
+        self.mutex.lock()
+        defer { self.mutex.unlock() }
         return try body(&self.state)
     }
 
@@ -49,11 +44,11 @@ final class ConditionLock<State>: @unchecked Sendable {
         onWake: (inout State) -> Void = { _ in },
         then body: (inout State) -> Result
     ) -> Result {
-        pthread_mutex_lock(self.mutex)
-        defer { pthread_mutex_unlock(self.mutex) }
+        self.mutex.lock()
+        defer { self.mutex.unlock() }
         while shouldWait(self.state) {
             onWait(&self.state)
-            pthread_cond_wait(self.condition, self.mutex)
+            pthread_cond_wait(self.condition, self.mutex.pointer)
             onWake(&self.state)
         }
         return body(&self.state)

@@ -14,25 +14,41 @@ import Darwin
 ///
 /// A lock box: the value is only touched with the mutex held, hence `@unchecked Sendable`.
 final class Locked<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PthreadMutex()
     private var value: Value
 
     init(_ value: Value) {
         self.value = value
-        self.mutex = .allocate(capacity: 1)
-        self.mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(self.mutex, nil) == 0, "pthread_mutex_init failed")
-    }
-
-    deinit {
-        pthread_mutex_destroy(self.mutex)
-        self.mutex.deallocate()
     }
 
     /// Runs `body` with the lock held. `body` must not block, suspend, or take this lock again.
     func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(self.mutex)
-        defer { pthread_mutex_unlock(self.mutex) }
+        self.mutex.lock()
+        defer { self.mutex.unlock() }
         return try body(&self.value)
+    }
+}
+
+/// A pthread mutex at a stable address (what `pthread_mutex_*` and `pthread_cond_wait` need), freed with its owner.
+final class PthreadMutex {
+    let pointer: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        self.pointer = .allocate(capacity: 1)
+        self.pointer.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(self.pointer, nil) == 0, "pthread_mutex_init failed")
+    }
+
+    deinit {
+        pthread_mutex_destroy(self.pointer)
+        self.pointer.deallocate()
+    }
+
+    func lock() {
+        pthread_mutex_lock(self.pointer)
+    }
+
+    func unlock() {
+        pthread_mutex_unlock(self.pointer)
     }
 }

@@ -222,7 +222,7 @@ struct BoundedChannelTests {
 
     @Test func fanIn_fromEightProducers_losesAndDuplicatesNothing_andKeepsEachProducersOrder() async throws {
         let producers = 8
-        let perProducer = 20_000
+        let perProducer = isThreadSanitized ? 4_000 : 20_000
         let channel = try BoundedChannel<Int>(capacity: 16)
         let received = try await withThrowingTaskGroup(of: Void.self, returning: [Int].self) { group in
             for producer in 0..<producers {
@@ -261,7 +261,7 @@ struct BoundedChannelTests {
 @Suite("BoundedChannel under cancellation races", .timeLimit(.minutes(1)))
 struct ChannelCancellationRaceTests {
     @Test func cancellingAConsumer_whileAProducerHandsItElements_neverDeadlocks() async throws {
-        for _ in 0..<2_000 {
+        for _ in 0..<(isThreadSanitized ? 300 : 2_000) {
             let channel = try BoundedChannel<Int>(capacity: 1)
             let consumer = Task {
                 var iterator = channel.makeAsyncIterator()

@@ -46,14 +46,13 @@ final class InputPipe: Sendable {
 }
 
 /// The read end of a pipe a pipeline writes to (as `/dev/fd/N`) or a child process's standard output: the test
-/// reads the lines as they arrive, on a thread of its own, so a line held back by the writer shows as a failure
+/// reads the lines as they arrive, on one of ``BlockingThreads``, so a line held back by the writer shows as a failure
 /// (a read that times out) instead of passing by luck.
 final class OutputPipe: Sendable {
     struct TimedOut: Error {}
 
     private let readEnd: Int32
     private let writeEnd: Locked<Int32>
-    private let thread: ComputePool
     private let decoder: Locked<GzipDecoder?>
     private let pending = Locked<[UInt8]>([])
 
@@ -63,7 +62,6 @@ final class OutputPipe: Sendable {
         guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         self.readEnd = ends[0]
         self.writeEnd = Locked(ends[1])
-        self.thread = try ComputePool(threads: 1, name: "test-output-pipe")
         self.decoder = Locked(gzip ? try GzipDecoder(path: "pipe", chunkSize: 1 << 16) : nil)
     }
 
@@ -84,7 +82,9 @@ final class OutputPipe: Sendable {
     /// The next line (without `\n`), waiting for it at most `timeout`; `nil` at the end of the output.
     func readLine(timeout: Duration = .seconds(20)) async throws -> String? {
         let milliseconds = Int32(timeout.components.seconds * 1000)
-        return try await self.thread.run { () throws -> String? in
+        // On the tests' shared blocking threads, not a pool of the pipe's own: the last reference to the pipe may
+        // be dropped on the thread that ran the read, and a pool cannot be shut down from one of its own threads.
+        return try await BlockingThreads.run { () throws -> String? in
             while true {
                 if let line = self.takeLine() { return line }
                 var descriptor = pollfd(fd: self.readEnd, events: Int16(POLLIN), revents: 0)
@@ -126,7 +126,6 @@ final class OutputPipe: Sendable {
         self.closeWriter()
         close(self.readEnd)
         self.decoder.withLock { $0?.end() }
-        self.thread.shutdownAndWait()
     }
 }
 
