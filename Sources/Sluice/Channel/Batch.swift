@@ -3,31 +3,160 @@
 /// Handing a batch from one stage to the next costs about as much as handing over a single value, so batching
 /// turns a per-record cost into a per-batch one. Users rarely see batches — per-record closures are applied to
 /// them by the engine — but custom ``Source``, ``Stage`` and ``Sink`` types work with them directly.
+///
+/// A batch of ``Line``s read from files is columnar: the byte buffers the lines were framed from, and one small
+/// slot (offsets, line number, file) per line — one reference count per buffer per batch, none per line. Each
+/// ``Line`` is made when the batch is read (`batch[i]`, `for line in batch`); ``records`` makes an array of them.
 public struct Batch<Record: Sendable>: Sendable {
-    /// The records, in order.
-    public var records: [Record]
+    @usableFromInline
+    enum Storage: Sendable {
+        case rows([Record])
+        /// Only when `Record` is ``Line``.
+        case lines(LineColumns)
+    }
+
+    @usableFromInline
+    var storage: Storage
 
     /// Creates a batch of `records`.
     @inlinable
     public init(_ records: [Record]) {
-        self.records = records
+        self.storage = .rows(records)
     }
 
     /// Creates a batch of the records of `sequence`.
     @inlinable
     public init(_ sequence: some Sequence<Record>) {
-        self.records = Array(sequence)
+        self.storage = .rows(Array(sequence))
+    }
+
+    @inlinable
+    init(storage: Storage) {
+        self.storage = storage
+    }
+
+    /// The records, in order. For a columnar batch of lines, reading this makes an array of them.
+    @inlinable
+    public var records: [Record] {
+        get {
+            switch self.storage {
+            case .rows(let records): return records
+            case .lines(let columns): return unsafeBitCast(columns.lines, to: [Record].self)
+            }
+        }
+        set {
+            self.storage = .rows(newValue)
+        }
+    }
+
+    /// Calls `body` with each record and its index, in order — the fastest way through a batch: the records of a
+    /// columnar batch of lines are lent to `body` without a reference count each.
+    @inlinable
+    func forEachRecord(_ body: (Int, Record) throws -> Void) rethrows {
+        switch self.storage {
+        case .rows(let records):
+            for index in records.indices {
+                try body(index, records[index])
+            }
+        case .lines(let columns):
+            try columns.forEachLine { index, line in
+                try body(index, unsafeBitCast(line, to: Record.self))
+            }
+        }
+    }
+
+    /// The results of `transform` on each record, in order.
+    @inlinable
+    func mapRecords<Next>(_ transform: (Record) throws -> Next) rethrows -> [Next] {
+        var results: [Next] = []
+        results.reserveCapacity(self.count)
+        try self.forEachRecord { _, record in results.append(try transform(record)) }
+        return results
+    }
+
+    /// The records at `range`, as a batch (a columnar batch keeps only the buffers those lines use).
+    @inlinable
+    func slice(_ range: Range<Int>) -> Batch {
+        switch self.storage {
+        case .rows(let records): return Batch(storage: .rows(Array(records[range])))
+        case .lines(let columns): return Batch(storage: .lines(columns.slice(range)))
+        }
+    }
+
+    /// The records for which `isIncluded` returns `true`; a columnar batch keeps its buffers and selects slots.
+    @inlinable
+    func filtered(_ isIncluded: (Record) throws -> Bool) rethrows -> Batch {
+        switch self.storage {
+        case .rows(let records):
+            return Batch(storage: .rows(try records.filter(isIncluded)))
+        case .lines(let columns):
+            return Batch(
+                storage: .lines(try columns.filtered { try isIncluded(unsafeBitCast($0, to: Record.self)) })
+            )
+        }
+    }
+
+    /// Appends the records of `other` (two columnar batches stay columnar).
+    @inlinable
+    mutating func append(_ other: Batch) {
+        switch (self.storage, other.storage) {
+        case (.lines(var columns), .lines(let more)):
+            self.storage = .rows([])  // drops the second reference, so the append does not copy
+            columns.append(more)
+            self.storage = .lines(columns)
+        default:
+            var records = self.records
+            self.storage = .rows([])
+            records.append(contentsOf: other.records)
+            self.storage = .rows(records)
+        }
+    }
+
+    /// The number of bytes of the record at `index`, for records that know their size (`measure`).
+    @inlinable
+    func byteCount(at index: Int, measure: (Record) -> Int) -> Int {
+        switch self.storage {
+        case .rows(let records): return measure(records[index])
+        case .lines(let columns): return columns.slots[index].count
+        }
+    }
+}
+
+extension Batch where Record == Line {
+    @inlinable
+    init(columns: LineColumns) {
+        self.storage = .lines(columns)
     }
 }
 
 extension Batch: RandomAccessCollection {
-    @inlinable public var startIndex: Int { self.records.startIndex }
-    @inlinable public var endIndex: Int { self.records.endIndex }
-    @inlinable public subscript(position: Int) -> Record { self.records[position] }
-    @inlinable public var count: Int { self.records.count }
+    @inlinable public var startIndex: Int { 0 }
+
+    @inlinable
+    public var endIndex: Int {
+        switch self.storage {
+        case .rows(let records): return records.count
+        case .lines(let columns): return columns.slots.count
+        }
+    }
+
+    @inlinable
+    public subscript(position: Int) -> Record {
+        switch self.storage {
+        case .rows(let records): return records[position]
+        case .lines(let columns): return unsafeBitCast(columns[position], to: Record.self)
+        }
+    }
+
+    @inlinable public var count: Int { self.endIndex }
 }
 
-extension Batch: Equatable where Record: Equatable {}
+extension Batch: Equatable where Record: Equatable {
+    @inlinable
+    public static func == (lhs: Batch, rhs: Batch) -> Bool {
+        lhs.elementsEqual(rhs)
+    }
+}
 
 /// How large a ``Batch`` may grow: a record count, and a byte count for records that know their size.
 ///

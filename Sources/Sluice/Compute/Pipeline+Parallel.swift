@@ -65,7 +65,7 @@ extension Pipeline {
             }
             var output: [Next] = []
             output.reserveCapacity(records.count)
-            for (offset, record) in records.enumerated() {
+            try records.forEachRecord { offset, record in
                 do {
                     output.append(try transform(record))
                 } catch {
@@ -113,7 +113,7 @@ extension Pipeline {
             concurrency: concurrency,
             placement: placement,
             fold: { partial, records, firstIndex in
-                for (offset, record) in records.enumerated() {
+                try records.forEachRecord { offset, record in
                     do {
                         try update(&partial, record)
                     } catch {
@@ -135,7 +135,7 @@ extension Pipeline {
         reorderWindow: Int?,
         placement: Placement,
         policy: ErrorPolicy = .stop,
-        work: @escaping @Sendable ([Output], Int, RecordGuard?) async throws -> [Next]
+        work: @escaping @Sendable (Batch<Output>, Int, RecordGuard?) async throws -> [Next]
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
             let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
@@ -185,7 +185,7 @@ extension Pipeline {
         initialResult: Partial,
         concurrency: Int?,
         placement: Placement,
-        fold: @escaping @Sendable (inout Partial, [Output], Int) throws -> Void,
+        fold: @escaping @Sendable (inout Partial, Batch<Output>, Int) throws -> Void,
         merge: @escaping @Sendable (inout Partial, Partial) throws -> Void
     ) -> RunnablePipeline<Partial> {
         RunnablePipeline { graph in
@@ -236,7 +236,7 @@ struct ParallelMapSettings: Sendable {
 ///   collector takes one out each time it sends a batch on.
 enum ParallelMapCoordinator {
     private enum Event<Input: Sendable, Output: Sendable>: Sendable {
-        case dispatch(sequence: Int, records: [Input], firstIndex: Int)
+        case dispatch(sequence: Int, records: Batch<Input>, firstIndex: Int)
         case done(sequence: Int, inputCount: Int, result: Result<[Output], any Error>)
         case inputEnded(batches: Int)
         case inputFailed(any Error, batches: Int)
@@ -247,7 +247,7 @@ enum ParallelMapCoordinator {
         output: StageOutput<Output>,
         settings: ParallelMapSettings,
         recorder: StageRecorder,
-        work: @escaping @Sendable ([Input], Int) async throws -> [Output]
+        work: @escaping @Sendable (Batch<Input>, Int) async throws -> [Output]
     ) async throws {
         let events = try BoundedChannel<Event<Input, Output>>(capacity: settings.workers + 1)
         let slots = try BoundedChannel<Void>(capacity: settings.workers)
@@ -343,7 +343,7 @@ enum ParallelMapCoordinator {
             try await permits.storage.send((), onPark: onWindowFull)  // waits while `window` batches are out
             _ = try await slotIterator.next()  // waits for a free worker
             _ = iterator.takeHeld()  // the batch stays counted in flight until its result is sent on
-            try await events.send(.dispatch(sequence: sequence, records: batch.records, firstIndex: firstIndex))
+            try await events.send(.dispatch(sequence: sequence, records: batch, firstIndex: firstIndex))
             sequence += 1
             dispatched.withLock { $0 = sequence }
             firstIndex += batch.count
@@ -371,7 +371,7 @@ enum ParallelFold {
     static let jobBatches = 8
 
     private struct Job<Input: Sendable>: Sendable {
-        let records: [Input]
+        let records: Batch<Input>
         let firstIndex: Int
         /// Records counted in flight until the worker is done with them.
         let held: Int
@@ -383,7 +383,7 @@ enum ParallelFold {
         pool: ComputePool?,
         workers: Int,
         recorder: StageRecorder,
-        fold: @escaping @Sendable (inout Partial, [Input], Int) throws -> Void,
+        fold: @escaping @Sendable (inout Partial, Batch<Input>, Int) throws -> Void,
         merge: @escaping @Sendable (inout Partial, Partial) throws -> Void
     ) async throws -> Partial {
         let flight = input.flight
@@ -410,13 +410,13 @@ enum ParallelFold {
                 while let batch = try await iterator.next() {
                     // Small batches that are already waiting go to a worker together: one hand-off (and at most
                     // one wake-up of a pool thread) for several batches. Nothing waits for more input to do so.
-                    var records = batch.records
+                    var records = batch
                     var held = iterator.takeHeld()
                     var gathered = 1
                     while records.count < Self.jobRecords && gathered < Self.jobBatches && !iterator.isIdle,
                         let more = try await iterator.next()
                     {
-                        records.append(contentsOf: more.records)
+                        records.append(more)
                         held += iterator.takeHeld()
                         gathered += 1
                     }

@@ -6,6 +6,8 @@ import Synchronization
 struct GzipBlock: Sendable, ByteSized {
     var data: [UInt8]
     var dictionary: [UInt8]
+    /// The block's place in the run's bytes in flight.
+    var held: HeldBytes?
 
     var byteCount: Int { self.data.count }
 }
@@ -15,6 +17,8 @@ struct CompressedBlock: Sendable, ByteSized {
     var bytes: [UInt8]
     var crc: UInt32
     var length: Int
+    /// The block's place in the run's bytes in flight.
+    var held: HeldBytes?
 
     var byteCount: Int { self.bytes.count }
 }
@@ -92,7 +96,8 @@ final class GzipBlockCompressor: Sendable {
         let crc = block.data.withUnsafeBytes { data in
             UInt32(crc32(0, data.bindMemory(to: Bytef.self).baseAddress, uInt(data.count)))
         }
-        return CompressedBlock(bytes: output, crc: crc, length: block.data.count)
+        let held = block.held.map { HeldBytes(output.count, in: $0.gauge) }
+        return CompressedBlock(bytes: output, crc: crc, length: block.data.count, held: held)
     }
 
     /// The 10-byte gzip header: deflate, no flags, no time, Unix.

@@ -10,7 +10,8 @@ import Darwin
 
 /// Decoded bytes of one input file, as they travel from the reading stage to the line framer.
 struct ByteChunk: Sendable, ByteSized {
-    var bytes: [UInt8]
+    /// The bytes, counted in the run's bytes in flight until the last line framed from them is let go of.
+    var buffer: LineBuffer
     /// The file the bytes come from, as given.
     var path: String
     /// The position of the first byte in the file's decoded data.
@@ -20,7 +21,8 @@ struct ByteChunk: Sendable, ByteSized {
     /// Whether reading stopped early (a graceful shutdown): a line cut short at the end is not a record.
     var stopped = false
 
-    var byteCount: Int { self.bytes.count }
+    var bytes: [UInt8] { self.buffer.bytes }
+    var byteCount: Int { self.buffer.bytes.count }
 }
 
 /// Reads files (or standard input) one after the other, in large chunks, decoding gzip ones.
@@ -40,6 +42,8 @@ final class FileChunkReader {
     /// Set when following: the files are read past their end, as `tail -F` does.
     private let follows: Bool
     private let logger: Logger
+    /// The run's bytes in flight, which the decoded chunks count in.
+    private let gauge: PeakCounter?
     private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
@@ -63,8 +67,16 @@ final class FileChunkReader {
     private(set) var totalStored = 0
     private(set) var totalDecoded = 0
 
-    init(paths: [String], chunkSize: Int, waiter: InputWaiter, follows: Bool = false, logger: Logger) {
+    init(
+        paths: [String],
+        chunkSize: Int,
+        waiter: InputWaiter,
+        follows: Bool = false,
+        gauge: PeakCounter? = nil,
+        logger: Logger
+    ) {
         self.paths = paths
+        self.gauge = gauge
         self.chunkSize = chunkSize
         self.waiter = waiter
         self.follows = follows
@@ -130,7 +142,13 @@ final class FileChunkReader {
         }
         var chunks = self.chunks(decoded, from: file, endOfFile: false)
         chunks.append(
-            ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true, stopped: true)
+            ByteChunk(
+                buffer: LineBuffer([], gauge: nil),
+                path: file.path,
+                offset: self.decodedOffset,
+                endOfFile: true,
+                stopped: true
+            )
         )
         self.close()
         return chunks
@@ -309,107 +327,15 @@ final class FileChunkReader {
         var chunks: [ByteChunk] = []
         for (index, bytes) in decoded.enumerated() {
             let last = endOfFile && index == decoded.count - 1
-            chunks.append(ByteChunk(bytes: bytes, path: file.path, offset: self.decodedOffset, endOfFile: last))
+            let buffer = LineBuffer(bytes, gauge: self.gauge)
+            chunks.append(ByteChunk(buffer: buffer, path: file.path, offset: self.decodedOffset, endOfFile: last))
             self.decodedOffset += bytes.count
             self.totalDecoded += bytes.count
         }
         if endOfFile && decoded.isEmpty {
-            chunks.append(ByteChunk(bytes: [], path: file.path, offset: self.decodedOffset, endOfFile: true))
+            let empty = LineBuffer([], gauge: nil)
+            chunks.append(ByteChunk(buffer: empty, path: file.path, offset: self.decodedOffset, endOfFile: true))
         }
         return chunks
-    }
-}
-
-/// Splits decoded bytes into ``Line``s on `\n`, carrying a partial line from one chunk to the next.
-///
-/// Lines inside one chunk are views into it (no copy); only a line that spans chunks is copied. A line longer than
-/// `maxRecordBytes` is an error naming the file and the line's offset — memory never grows without bound.
-struct LineFramer {
-    let maxRecordBytes: Int
-    private var carry: [UInt8] = []
-    private var carryStart = 0
-    /// The current file, its id in ``LineSources``, and the number of the next line.
-    private var path = ""
-    private var source: Int32 = -1
-    private var nextNumber = 1
-
-    init(maxRecordBytes: Int) {
-        self.maxRecordBytes = maxRecordBytes
-    }
-
-    /// Appends the complete lines of `chunk` to `lines`; at the end of a file, its last line too (with or without
-    /// a final `\n`).
-    mutating func frame(_ chunk: ByteChunk, into lines: inout [Line]) throws {
-        if chunk.path != self.path {  // a new file (the end of each file resets the path)
-            self.startFile(chunk.path)
-        }
-        let bytes = chunk.bytes
-        let count = bytes.count
-        var start = 0
-        var number = self.nextNumber
-        let source = self.source
-        defer { self.nextNumber = number }
-        try bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            while start < count, let found = memchr(base + start, 0x0A, count - start) {
-                let end = UnsafeRawPointer(found) - base
-                if self.carry.isEmpty {
-                    try self.check(length: end - start, at: chunk.offset + start, in: chunk.path)
-                    lines.append(Line(storage: bytes, start: start, end: end, number: number, source: source))
-                } else {
-                    try self.check(length: self.carry.count + end - start, at: self.carryStart, in: chunk.path)
-                    self.carry.append(contentsOf: buffer[start..<end])
-                    lines.append(
-                        Line(storage: self.carry, start: 0, end: self.carry.count, number: number, source: source)
-                    )
-                    self.carry = []
-                }
-                number += 1
-                start = end + 1
-            }
-        }
-        if start < count {
-            if self.carry.isEmpty {
-                self.carryStart = chunk.offset + start
-            }
-            try self.check(length: self.carry.count + count - start, at: self.carryStart, in: chunk.path)
-            self.carry.append(contentsOf: bytes[start...])
-        }
-        if chunk.endOfFile && chunk.stopped {
-            // Reading stopped in the middle of the input: a partial last line was never a whole record.
-            self.carry = []
-            self.path = ""
-        } else if chunk.endOfFile {
-            self.nextNumber = number
-            self.finish(into: &lines)
-            number = self.nextNumber
-            self.path = ""
-        }
-    }
-
-    /// Hands out the partial line still carried, as a last line without `\n`.
-    mutating func finish(into lines: inout [Line]) {
-        guard !self.carry.isEmpty else { return }
-        lines.append(
-            Line(storage: self.carry, start: 0, end: self.carry.count, number: self.nextNumber, source: self.source)
-        )
-        self.nextNumber += 1
-        self.carry = []
-    }
-
-    private mutating func startFile(_ path: String) {
-        self.path = path
-        self.source = LineSources.shared.id(for: path)
-        self.nextNumber = 1
-    }
-
-    private func check(length: Int, at offset: Int, in path: String) throws(FileError) {
-        guard length > self.maxRecordBytes else { return }
-        throw FileError(
-            code: .recordTooLong,
-            path: path,
-            offset: offset,
-            detail: "a line is longer than the maximum record size of \(self.maxRecordBytes) bytes"
-        )
     }
 }

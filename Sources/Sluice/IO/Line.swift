@@ -17,13 +17,15 @@ import Darwin
 /// - Important: A line keeps its whole chunk (up to a few hundred KiB) alive. To keep a few lines long after the
 ///   run, copy their bytes (`Array(line.bytes)`) or strings.
 public struct Line: Sendable {
-    @usableFromInline let storage: [UInt8]
-    @usableFromInline let start: Int
-    @usableFromInline let end: Int
+    // Variables only so that walking a columnar batch can move one line over its slots (see
+    // `LineColumns.forEachLine`); no public API changes a line.
+    @usableFromInline var storage: [UInt8]
+    @usableFromInline var start: Int
+    @usableFromInline var end: Int
     /// The line's number in its file (from 1), 0 when unknown.
-    @usableFromInline let number: Int
+    @usableFromInline var number: Int
     /// The file it was read from, as an id in ``LineSources`` (-1 when unknown): two words, no reference to count.
-    @usableFromInline let source: Int32
+    @usableFromInline var source: Int32
 
     @usableFromInline
     init(storage: [UInt8], start: Int, end: Int, number: Int = 0, source: Int32 = -1) {

@@ -46,6 +46,8 @@ extension Pipeline where Output == Line {
             let recorder = graph.makeRecorder(kind: "read", name: "read")
             let logger = graph.logger
             let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
+            let gauge = graph.bytesInFlight
+            graph.addReaderBuffers(options)
             // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
             graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
                 output in
@@ -56,6 +58,7 @@ extension Pipeline where Output == Line {
                     chunkSize: options.chunkSize,
                     waiter: waiter,
                     follows: follows,
+                    gauge: gauge,
                     logger: logger
                 )
                 defer { reader.close() }
@@ -81,20 +84,37 @@ extension Pipeline where Output == Line {
             heldBatches: 2,
             placement: .compute,
             drainsOnFailure: true
-        ) { input, output in
-            var framer = LineFramer(maxRecordBytes: options.maxRecordBytes)
-            var iterator = input.makeAsyncIterator()
-            while let batch = try await iterator.next() {
-                var lines: [Line] = []
-                do {
-                    for chunk in batch {
-                        try framer.frame(chunk, into: &lines)
+        ) { graph, _ in
+            let gauge = graph.bytesInFlight
+            return { input, output in
+                var framer = LineFramer(
+                    maxRecordBytes: options.maxRecordBytes,
+                    limits: output.batchLimits,
+                    gauge: gauge
+                )
+                var iterator = input.makeAsyncIterator()
+                while let batch = try await iterator.next() {
+                    var failure: (any Error)?
+                    do {
+                        for chunk in batch {
+                            try framer.frame(chunk)
+                        }
+                    } catch {
+                        failure = error  // the lines before the bad one go on first
                     }
-                } catch {
-                    try await output.send(Batch(lines))  // the lines before the bad one
-                    throw error
+                    // Cut at the limits already: sent as they are, the last one releasing the input.
+                    let ready = framer.takeBatches()
+                    for (index, lines) in ready.enumerated() {
+                        let last = index == ready.count - 1
+                        try await output.send(
+                            Batch(columns: lines),
+                            releasing: last ? iterator.takeHeld() : 0,
+                            cut: true
+                        )
+                    }
+                    if ready.isEmpty { try await output.send(Batch([]), releasing: iterator.takeHeld()) }
+                    if let failure { throw failure }
                 }
-                try await output.send(Batch(lines), releasing: iterator.takeHeld())
             }
         }
         .validating { try options.validate() }
@@ -140,43 +160,47 @@ extension Pipeline where Output == Line {
     /// oldest line has waited ``RunOptions/maxDelay`` (each block ends with a sync flush, so a short one costs a
     /// little compression, never correctness). Under load blocks fill long before that.
     func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
-        self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { input, output in
-            var builder = GzipBlockBuilder(size: size)
-            do {
-                try await input.withFlushTimer { timer in
-                    var flush = FlushSchedule(input)
-                    var iterator = input.makeAsyncIterator()
-                    while true {
-                        switch try await iterator.next(orUntil: flush.deadline, timer: timer) {
-                        case .end:
-                            return
-                        case .deadline:
-                            if let block = builder.finish() { try await output.send(Batch([block])) }
-                            flush.released()
-                        case .batch(let batch):
-                            flush.holding()
-                            for line in batch {
-                                if let block = builder.append(line) {
-                                    // A batch of its own per block: each is one job for the compressors.
+        self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { graph, _ in
+            graph.addBlockBuffers(blockSize: size)
+            let gauge = graph.bytesInFlight
+            return { input, output in
+                var builder = GzipBlockBuilder(size: size, gauge: gauge)
+                do {
+                    try await input.withFlushTimer { timer in
+                        var flush = FlushSchedule(input)
+                        var iterator = input.makeAsyncIterator()
+                        while true {
+                            switch try await iterator.next(orUntil: flush.deadline, timer: timer) {
+                            case .end:
+                                return
+                            case .deadline:
+                                if let block = builder.finish() { try await output.send(Batch([block])) }
+                                flush.released()
+                            case .batch(let batch):
+                                flush.holding()
+                                for line in batch {
+                                    if let block = builder.append(line) {
+                                        // A batch of its own per block: each is one job for the compressors.
+                                        try await output.send(Batch([block]))
+                                        flush.released()
+                                        flush.holding()
+                                    }
+                                }
+                                if builder.isEmpty {
+                                    flush.released()
+                                } else if flush.isDue, let block = builder.finish() {
                                     try await output.send(Batch([block]))
                                     flush.released()
-                                    flush.holding()
                                 }
-                            }
-                            if builder.isEmpty {
-                                flush.released()
-                            } else if flush.isDue, let block = builder.finish() {
-                                try await output.send(Batch([block]))
-                                flush.released()
                             }
                         }
                     }
+                } catch let failure as UpstreamFailure {
+                    if let block = builder.finish() { try await output.send(Batch([block])) }
+                    throw failure
                 }
-            } catch let failure as UpstreamFailure {
                 if let block = builder.finish() { try await output.send(Batch([block])) }
-                throw failure
             }
-            if let block = builder.finish() { try await output.send(Batch([block])) }
         }
     }
 }
@@ -291,14 +315,17 @@ enum GzipFileSink {
 /// with one `memcpy` instead of one append per line.
 struct GzipBlockBuilder {
     let size: Int
+    /// The run's bytes in flight, which the blocks count in.
+    private let gauge: PeakCounter?
     private var data: [UInt8] = []
     private var dictionary: [UInt8] = []
     /// A run of lines contiguous in one storage buffer, not copied yet: `storage[start..<end]`, then a `\n`.
     /// It keeps its storage alive, so the run may go on across batches cut from the same chunk.
     private var run: (storage: [UInt8], base: UnsafeRawPointer?, start: Int, end: Int)?
 
-    init(size: Int) {
+    init(size: Int, gauge: PeakCounter? = nil) {
         self.size = size
+        self.gauge = gauge
         self.data.reserveCapacity(size + size / 8)
     }
 
@@ -333,7 +360,8 @@ struct GzipBlockBuilder {
     }
 
     private mutating func takeBlock() -> GzipBlock {
-        let block = GzipBlock(data: self.data, dictionary: self.dictionary)
+        let held = self.gauge.map { HeldBytes(self.data.count + self.dictionary.count, in: $0) }
+        let block = GzipBlock(data: self.data, dictionary: self.dictionary, held: held)
         self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
         self.data = []
         self.data.reserveCapacity(self.size + self.size / 8)

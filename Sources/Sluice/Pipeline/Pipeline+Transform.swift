@@ -21,7 +21,7 @@ extension Pipeline {
                 output.append(try transform(record))
             }
         }
-        return self.batchwise(kind: "map", name: name, placement: placement) { try $0.map(transform) }
+        return self.batchwise(kind: "map", name: name, placement: placement) { Batch(try $0.mapRecords(transform)) }
     }
 
     /// Keeps the records for which `isIncluded` returns `true`.
@@ -46,7 +46,7 @@ extension Pipeline {
                 if try isIncluded(record) { output.append(record) }
             }
         }
-        return self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filter(isIncluded) }
+        return self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filtered(isIncluded) }
     }
 
     /// Transforms every record and keeps the non-`nil` results.
@@ -71,7 +71,9 @@ extension Pipeline {
                 if let value = try transform(record) { output.append(value) }
             }
         }
-        return self.batchwise(kind: "compactMap", name: name, placement: placement) { try $0.compactMap(transform) }
+        return self.batchwise(kind: "compactMap", name: name, placement: placement) {
+            Batch(try $0.compactMap(transform))
+        }
     }
 
     /// Replaces every record by the elements of the sequence `transform` returns for it.
@@ -91,30 +93,42 @@ extension Pipeline {
         onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) throws -> Segment
     ) -> Pipeline<Segment.Element> where Segment.Element: Sendable {
-        guard policy.isStop else {
-            return self.recordwise(kind: "flatMap", name: name, placement: placement, policy: policy, heldBatches: 2) {
-                record,
-                output,
-                _ in
-                output.append(contentsOf: try transform(record))
-            }
-        }
-        // Holds its input batch and the output batch it is filling: two batches.
-        return self.through(kind: "flatMap", name: name, heldBatches: 2, placement: placement) { input, output in
-            let limit = output.batchLimits.maxRecords
-            var iterator = input.makeAsyncIterator()
-            while let batch = try await iterator.next() {
-                var records: [Segment.Element] = []
-                for record in batch {
-                    for element in try transform(record) {
-                        records.append(element)
-                        if records.count == limit {
-                            try await output.send(Batch(records), releasing: 0)
-                            records = []
+        self.expanding(name: name, placement: placement, policy: policy, transform)
+    }
+
+    /// The stage of `flatMap`. It holds its input batch and the output batch it is filling: two batches. However
+    /// far one record expands, its output goes on in batches cut by the run's limits, under every error policy.
+    @usableFromInline
+    func expanding<Segment: Sequence & SendableMetatype>(
+        name: String?,
+        placement: Placement,
+        policy: ErrorPolicy,
+        _ transform: @escaping @Sendable (Output) throws -> Segment
+    ) -> Pipeline<Segment.Element> where Segment.Element: Sendable {
+        self.through(kind: "flatMap", name: name, heldBatches: 2, placement: placement) { graph, recorder in
+            let recordGuard =
+                policy.isStop ? nil : graph.makeRecordGuard(policy: policy, timeout: nil, recorder: recorder)
+            return { input, output in
+                var iterator = input.makeAsyncIterator()
+                var index = 0
+                while let batch = try await iterator.next() {
+                    for record in batch {
+                        var segment: Segment?
+                        if let recordGuard {
+                            // Only the call is guarded: iterating a sequence cannot throw.
+                            try await recordGuard.run(record, index: index) { segment = try transform(record) }
+                        } else {
+                            segment = try transform(record)
+                        }
+                        index += 1
+                        guard let segment else { continue }  // skipped, or sent to the dead letters
+                        for element in segment {
+                            try await output.emit(element)
                         }
                     }
+                    try await output.flush()
+                    try await output.send(Batch([]), releasing: iterator.takeHeld())
                 }
-                try await output.send(Batch(records), releasing: iterator.takeHeld())
             }
         }
     }
@@ -195,13 +209,12 @@ extension Pipeline {
         kind: String,
         name: String?,
         placement: Placement,
-        _ transform: @escaping @Sendable ([Output]) throws -> [Next]
+        _ transform: @escaping @Sendable (Batch<Output>) throws -> Batch<Next>
     ) -> Pipeline<Next> {
         self.through(kind: kind, name: name, heldBatches: 1, placement: placement) { input, output in
             var iterator = input.makeAsyncIterator()
             while let batch = try await iterator.next() {
-                let records = try transform(batch.records)
-                try await output.send(Batch(records), releasing: iterator.takeHeld())
+                try await output.send(try transform(batch), releasing: iterator.takeHeld())
             }
         }
     }

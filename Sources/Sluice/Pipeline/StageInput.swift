@@ -16,7 +16,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
 
     let channel: BoundedChannel<Batch<Record>>
     let recorder: StageRecorder
-    let flight: FlightCounter
+    let flight: PeakCounter
     /// The run's clock and its ``RunOptions/maxDelay``, for stages that hold records back.
     let clock: RunClock
     let maxDelay: Duration
@@ -55,7 +55,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         private var base: BoundedChannel<Batch<Record>>.Iterator
         private let storage: BoundedChannelStorage<Batch<Record>>
         private let recorder: StageRecorder
-        private let flight: FlightCounter
+        private let flight: PeakCounter
         private let clock: RunClock
         /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
         private var held = 0
@@ -64,7 +64,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             base: BoundedChannel<Batch<Record>>.Iterator,
             storage: BoundedChannelStorage<Batch<Record>>,
             recorder: StageRecorder,
-            flight: FlightCounter,
+            flight: PeakCounter,
             clock: RunClock
         ) {
             self.base = base

@@ -14,7 +14,7 @@ import Synchronization
 public final class StageOutput<Record: Sendable> {
     private var edges: [OutputEdge<Record>]
     private let recorder: StageRecorder
-    private let flight: FlightCounter
+    private let flight: PeakCounter
     @usableFromInline
     let batchLimits: BatchLimits
     private let sizer = RecordSizer<Record>()
@@ -32,7 +32,7 @@ public final class StageOutput<Record: Sendable> {
     init(
         edges: [OutputEdge<Record>],
         recorder: StageRecorder,
-        flight: FlightCounter,
+        flight: PeakCounter,
         options: RunOptions,
         shutdown: ShutdownSignal,
         ioThreads: IOThreads
@@ -189,13 +189,15 @@ public final class StageOutput<Record: Sendable> {
     ///
     /// Stages that turn one input batch into one output batch release the input before they wait on the output,
     /// so each holds at most one batch at a time.
+    ///
+    /// - Parameter cut: Whether the caller cut the batch within the limits already (it is not measured again).
     @usableFromInline
-    func send(_ batch: Batch<Record>, releasing released: Int) async throws {
+    func send(_ batch: Batch<Record>, releasing released: Int, cut: Bool = false) async throws {
         guard !batch.isEmpty else {
             self.flight.add(-released)
             return
         }
-        if batch.count <= self.batchLimits.maxRecords && self.sizer.measure == nil {
+        if cut || (batch.count <= self.batchLimits.maxRecords && self.sizer.measure == nil) {
             return try await self.deliver(batch, releasing: released)
         }
         var release = released
@@ -254,19 +256,24 @@ public final class StageOutput<Record: Sendable> {
 
     private func chunks(of batch: Batch<Record>) -> [Batch<Record>] {
         var chunks: [Batch<Record>] = []
-        var start = batch.startIndex
+        var start = 0
         var bytes = 0
-        for index in batch.indices {
-            let size = self.sizer.measure?(batch[index]) ?? 0
+        let measure = self.sizer.measure
+        for index in 0..<batch.count {
+            let size = measure.map { batch.byteCount(at: index, measure: $0) } ?? 0
             let full = index - start == self.batchLimits.maxRecords || bytes + size > self.batchLimits.maxBytes
             if index > start && full {
-                chunks.append(Batch(batch.records[start..<index]))
+                chunks.append(batch.slice(start..<index))
                 start = index
                 bytes = 0
             }
             bytes += size
         }
-        chunks.append(Batch(batch.records[start...]))
+        if start == 0 {
+            chunks.append(batch)  // within the limits: sent as it is
+        } else {
+            chunks.append(batch.slice(start..<batch.count))
+        }
         return chunks
     }
 }

@@ -15,7 +15,13 @@ final class PipelineGraph {
     }
 
     let options: RunOptions
-    let flight = FlightCounter()
+    let flight = PeakCounter()
+    /// Bytes of data buffers in flight: decoded input and the lines framed from it, gzip blocks.
+    let bytesInFlight = PeakCounter()
+    /// The most bytes one batch of this run's data can reference, and the bytes stages keep outside batches
+    /// (decoder buffers, a partial line, a partial gzip block): see ``bytesInFlightBound``.
+    private var bytesPerBatch = 0
+    private var bytesOutsideBatches = 0
     /// The run's clock, opened once.
     let clock: RunClock
     /// Raised to drain the run: the caller's signal, or one of the run's own (for service-lifecycle).
@@ -51,6 +57,37 @@ final class PipelineGraph {
     }
 
     var sinkCount: Int { self.nodes.count { $0.isSink } }
+
+    /// The promised bound on ``bytesInFlight``: every batch that can be in flight (a channel's capacity, the
+    /// batches each stage may hold) at the most bytes one batch can reference, plus what stages keep outside
+    /// batches. 0 when the run moves no data buffers (records of the user's own types only).
+    var bytesInFlightBound: Int {
+        let batches = self.recordsInFlightBound / max(self.options.batch.maxRecords, 1)
+        return batches * self.bytesPerBatch + self.bytesOutsideBatches
+    }
+
+    /// Registers a file reader: its batches of lines reference at most the decoded chunks that hold a batch's
+    /// worth of lines (plus the two chunks cut at its ends), or one chunk and a line as long as the longest
+    /// accepted; outside batches it keeps compressed input, a decoded chunk and a partial line.
+    func addReaderBuffers(_ read: ReadOptions) {
+        let batch = self.options.batch
+        let lines = batch.maxBytes + batch.maxRecords + 2 * read.chunkSize
+        self.bytesPerBatch = max(self.bytesPerBatch, lines, read.maxRecordBytes + read.chunkSize)
+        self.bytesOutsideBatches += 2 * read.chunkSize + read.maxRecordBytes
+        self.maxRecordBytes = max(self.maxRecordBytes, read.maxRecordBytes)
+    }
+
+    /// Registers a gzip writer: a block is `blockSize` bytes plus the line that crosses it, with its dictionary;
+    /// its builder keeps one such block outside batches.
+    func addBlockBuffers(blockSize: Int) {
+        let line = max(self.maxRecordBytes, self.options.batch.maxBytes)
+        let block = blockSize + line + GzipBlockCompressor.dictionarySize
+        self.bytesPerBatch = max(self.bytesPerBatch, block)
+        self.bytesOutsideBatches += block
+    }
+
+    /// The longest line a reader of this run accepts (for the size of gzip blocks).
+    private var maxRecordBytes = 0
 
     /// A new channel between two stages, sized by the run options.
     func makeEdge<Record: Sendable>(of _: Record.Type = Record.self) -> OutputEdge<Record> {

@@ -137,6 +137,8 @@ enum PipelineRunner {
             wallTime: .nanoseconds(Int64(end &- start)),
             peakRecordsInFlight: graph.flight.peak,
             recordsInFlightBound: graph.recordsInFlightBound,
+            peakBytesInFlight: graph.bytesInFlight.peak,
+            bytesInFlightBound: graph.bytesInFlightBound,
             interrupted: interrupted
         )
     }

@@ -50,6 +50,16 @@ public struct RunReport<Result: Sendable>: Sendable {
     /// The bound the engine guarantees for ``peakRecordsInFlight``: the sum over channels of
     /// `capacity × maxRecords`, plus the batches each stage may hold while working.
     public var recordsInFlightBound: Int
+    /// The most bytes of data buffers held at once — decoded input, the lines framed from it, gzip blocks — in
+    /// channels or by stages; a buffer several batches share counts once. Records of other types (the user's own)
+    /// are bounded by ``recordsInFlightBound`` instead.
+    public var peakBytesInFlight: Int
+    /// The bound the engine guarantees for ``peakBytesInFlight``, from the run's options alone: every batch that
+    /// can be in flight (the same count as ``recordsInFlightBound``, in batches) times the most bytes one batch can
+    /// reference — `max(batch.maxBytes + batch.maxRecords + 2 × chunkSize, maxRecordBytes + chunkSize)` for lines
+    /// read from files, a gzip block and the line crossing it for gzip output — plus what readers and writers keep
+    /// outside batches (compressed input, a decoded chunk, a partial line; a partial block).
+    public var bytesInFlightBound: Int
     /// Whether the run ended because of a graceful shutdown: the sources stopped early, and everything they had
     /// read went through.
     public var interrupted: Bool
@@ -67,6 +77,8 @@ public struct RunReport<Result: Sendable>: Sendable {
             wallTime: self.wallTime,
             peakRecordsInFlight: self.peakRecordsInFlight,
             recordsInFlightBound: self.recordsInFlightBound,
+            peakBytesInFlight: self.peakBytesInFlight,
+            bytesInFlightBound: self.bytesInFlightBound,
             interrupted: self.interrupted
         )
     }

@@ -1,10 +1,11 @@
 import Synchronization
 
-/// Counts the records in flight during a run — in a channel, or held by a stage working on them or sending
-/// them — and remembers the peak. The backpressure tests check the peak against the bound the engine promises.
+/// A count that goes up and down during a run, with its peak: the records in flight (in a channel, or held by a
+/// stage working on them or sending them), and the bytes of data buffers in flight. The backpressure and memory
+/// tests check the peaks against the bounds the engine promises.
 ///
-/// Updated once per batch, never per record.
-final class FlightCounter: Sendable {
+/// Updated once per batch or per buffer, never per record.
+final class PeakCounter: Sendable {
     private let current = Atomic<Int>(0)
     private let peakValue = Atomic<Int>(0)
 

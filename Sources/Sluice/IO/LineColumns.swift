@@ -1,0 +1,149 @@
+/// The lines of a columnar ``Batch``: the byte buffers they were framed from, and one ``LineSlot`` per line.
+///
+/// Copying a batch, slicing it or filtering it counts one reference per buffer, never one per line; a ``Line`` is
+/// made only when the batch is read.
+@usableFromInline
+struct LineColumns: Sendable {
+    @usableFromInline var buffers: [LineBuffer]
+    @usableFromInline var slots: [LineSlot]
+
+    @inlinable
+    init(buffers: [LineBuffer] = [], slots: [LineSlot] = []) {
+        self.buffers = buffers
+        self.slots = slots
+    }
+
+    @inlinable
+    subscript(index: Int) -> Line {
+        let slot = self.slots[index]
+        return Line(
+            storage: self.buffers[Int(slot.buffer)].bytes,
+            start: slot.start,
+            end: slot.end,
+            number: slot.number,
+            source: slot.source
+        )
+    }
+
+    /// Calls `body` with each line and its index, in order.
+    ///
+    /// One ``Line`` moves over the slots, taking a new buffer only when the slot's buffer changes, and is lent to
+    /// `body`: reading a batch costs no reference count per line (a `Line` made per slot would cost two).
+    @inlinable
+    func forEachLine(_ body: (Int, Line) throws -> Void) rethrows {
+        var current: Int32 = -1
+        var line = Line(storage: [], start: 0, end: 0)
+        for index in self.slots.indices {
+            let slot = self.slots[index]
+            if slot.buffer != current {
+                current = slot.buffer
+                line.storage = self.buffers[Int(slot.buffer)].bytes
+            }
+            line.start = slot.start
+            line.end = slot.end
+            line.number = slot.number
+            line.source = slot.source
+            try body(index, line)
+        }
+    }
+
+    /// Every line, as an array.
+    @usableFromInline
+    var lines: [Line] {
+        self.slots.indices.map { self[$0] }
+    }
+
+    /// Adds `buffer` (unless it is the last one added already) and returns its index.
+    @inlinable
+    mutating func add(_ buffer: LineBuffer) -> Int32 {
+        if let last = self.buffers.last, last === buffer {
+            return Int32(self.buffers.count - 1)
+        }
+        self.buffers.append(buffer)
+        return Int32(self.buffers.count - 1)
+    }
+
+    /// The lines at `range`, with only the buffers they use.
+    @usableFromInline
+    func slice(_ range: Range<Int>) -> LineColumns {
+        guard !range.isEmpty else { return LineColumns() }
+        var lowest = Int32.max
+        var highest = Int32.min
+        for slot in self.slots[range] {
+            lowest = min(lowest, slot.buffer)
+            highest = max(highest, slot.buffer)
+        }
+        var slots = Array(self.slots[range])
+        if lowest > 0 {
+            for index in slots.indices { slots[index].buffer -= lowest }
+        }
+        return LineColumns(buffers: Array(self.buffers[Int(lowest)...Int(highest)]), slots: slots)
+    }
+
+    /// The lines for which `isIncluded` returns `true`, over the same buffers.
+    @inlinable
+    func filtered(_ isIncluded: (Line) throws -> Bool) rethrows -> LineColumns {
+        var kept: [LineSlot] = []
+        kept.reserveCapacity(self.slots.count)
+        try self.forEachLine { index, line in
+            if try isIncluded(line) { kept.append(self.slots[index]) }
+        }
+        return LineColumns(buffers: kept.isEmpty ? [] : self.buffers, slots: kept)
+    }
+
+    /// Appends the lines of `other`, sharing buffers the two have in common at the seam.
+    @usableFromInline
+    mutating func append(_ other: LineColumns) {
+        guard !other.slots.isEmpty else { return }
+        var shift = Int32(self.buffers.count)
+        var otherBuffers = other.buffers[...]
+        if let last = self.buffers.last, let first = otherBuffers.first, last === first {
+            shift -= 1
+            otherBuffers = otherBuffers.dropFirst()
+        }
+        self.buffers.append(contentsOf: otherBuffers)
+        self.slots.reserveCapacity(self.slots.count + other.slots.count)
+        for var slot in other.slots {
+            slot.buffer += shift
+            self.slots.append(slot)
+        }
+    }
+}
+
+/// Where one line of a columnar batch lies: its buffer, its bytes there, its number and file.
+@usableFromInline
+struct LineSlot: Sendable {
+    @usableFromInline var start: Int
+    @usableFromInline var end: Int
+    @usableFromInline var number: Int
+    @usableFromInline var buffer: Int32
+    @usableFromInline var source: Int32
+
+    @inlinable
+    init(start: Int, end: Int, number: Int, buffer: Int32, source: Int32) {
+        self.start = start
+        self.end = end
+        self.number = number
+        self.buffer = buffer
+        self.source = source
+    }
+
+    @inlinable var count: Int { self.end - self.start }
+}
+
+/// Decoded bytes that lines are framed from, counted in the run's bytes in flight while the engine holds them.
+@usableFromInline
+final class LineBuffer: Sendable {
+    @usableFromInline let bytes: [UInt8]
+    private let gauge: PeakCounter?
+
+    init(_ bytes: [UInt8], gauge: PeakCounter?) {
+        self.bytes = bytes
+        self.gauge = gauge
+        gauge?.add(bytes.count)
+    }
+
+    deinit {
+        self.gauge?.add(-self.bytes.count)
+    }
+}

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Splits decoded bytes into lines on `\n`, carrying a partial line from one chunk to the next.
+///
+/// Lines go into columns, cut into batches at the run's limits: each chunk's buffer is added once per batch and each
+/// line is a slot (offsets, number, file) into it — no copy and no reference count per line. Only a line that spans chunks is copied, into a buffer of its own.
+/// Newlines are found with `memchr` (a vectorised scan). A line longer than `maxRecordBytes` is an error naming the
+/// file and the line's offset — memory never grows without bound.
+struct LineFramer {
+    let maxRecordBytes: Int
+    /// The run's bytes in flight, which lines copied out of several chunks count in.
+    private let gauge: PeakCounter?
+    /// How large a batch of lines grows before it is ready.
+    private let limits: BatchLimits
+    /// Lines framed and not yet in a ready batch, and their bytes.
+    private var current = LineColumns()
+    private var currentBytes = 0
+    /// Batches of lines within the limits, in order, waiting to be taken.
+    private var ready: [LineColumns] = []
+    private var carry: [UInt8] = []
+    private var carryStart = 0
+    /// The current file, its id in ``LineSources``, and the number of the next line.
+    private var path = ""
+    private var source: Int32 = -1
+    private var nextNumber = 1
+
+    init(maxRecordBytes: Int, limits: BatchLimits = BatchLimits(), gauge: PeakCounter? = nil) {
+        self.maxRecordBytes = maxRecordBytes
+        self.limits = limits
+        self.gauge = gauge
+        self.current.slots.reserveCapacity(min(limits.maxRecords, 4096))
+    }
+
+    /// The lines framed so far, as batches within the limits (the last one may be partial); none are kept back.
+    mutating func takeBatches() -> [LineColumns] {
+        self.cutBatch()
+        defer { self.ready = [] }
+        return self.ready
+    }
+
+    /// Ends the current batch.
+    private mutating func cutBatch() {
+        guard !self.current.slots.isEmpty else { return }
+        self.ready.append(self.current)
+        self.current = LineColumns()
+        self.current.slots.reserveCapacity(min(self.limits.maxRecords, 4096))
+        self.currentBytes = 0
+    }
+
+    /// Adds one line's slot to the current batch, cutting it first if the line would take it past the limits.
+    private mutating func append(_ slot: LineSlot, buffer: LineBuffer) {
+        let count = slot.end - slot.start
+        if self.current.slots.count == self.limits.maxRecords
+            || (self.currentBytes + count > self.limits.maxBytes && !self.current.slots.isEmpty)
+        {
+            self.cutBatch()
+        }
+        var slot = slot
+        slot.buffer = self.current.add(buffer)
+        self.current.slots.append(slot)
+        self.currentBytes += count
+    }
+
+    /// Frames the complete lines of `chunk`; at the end of a file, its last line too (with or without a final
+    /// `\n`). Take them with ``takeBatches()``.
+    mutating func frame(_ chunk: ByteChunk) throws {
+        if chunk.path != self.path {  // a new file (the end of each file resets the path)
+            self.startFile(chunk.path)
+        }
+        let bytes = chunk.bytes
+        let count = bytes.count
+        var start = 0
+        var number = self.nextNumber
+        let source = self.source
+        defer { self.nextNumber = number }
+        try bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            if !self.carry.isEmpty {
+                // The line carried from the previous chunk ends at this chunk's first newline.
+                guard let end = Self.newline(in: base, from: 0, to: count) else { return }
+                try self.check(length: self.carry.count + end, at: self.carryStart, in: chunk.path)
+                self.carry.append(contentsOf: raw[0..<end])
+                self.appendCarry(number: number)
+                number += 1
+                start = end + 1
+            }
+            // The lines inside the chunk: the hot loop. The chunk's buffer joins the current batch with its first
+            // line there, and again after each cut.
+            var bufferIndex: Int32 = -1
+            let maxRecords = self.limits.maxRecords
+            let maxBytes = self.limits.maxBytes
+            while start < count, let end = Self.newline(in: base, from: start, to: count) {
+                let length = end - start
+                if length > self.maxRecordBytes {
+                    try self.check(length: length, at: chunk.offset + start, in: chunk.path)
+                }
+                if self.current.slots.count == maxRecords
+                    || (self.currentBytes + length > maxBytes && !self.current.slots.isEmpty)
+                {
+                    self.cutBatch()
+                    bufferIndex = -1
+                }
+                if bufferIndex < 0 {
+                    bufferIndex = self.current.add(chunk.buffer)
+                }
+                self.current.slots.append(
+                    LineSlot(start: start, end: end, number: number, buffer: bufferIndex, source: source)
+                )
+                self.currentBytes += length
+                number += 1
+                start = end + 1
+            }
+        }
+        if start < count {
+            if self.carry.isEmpty {
+                self.carryStart = chunk.offset + start
+            }
+            try self.check(length: self.carry.count + count - start, at: self.carryStart, in: chunk.path)
+            self.carry.append(contentsOf: bytes[start...])
+        }
+        if chunk.endOfFile && chunk.stopped {
+            // Reading stopped in the middle of the input: a partial last line was never a whole record.
+            self.carry = []
+            self.path = ""
+        } else if chunk.endOfFile {
+            self.nextNumber = number
+            self.finish()
+            number = self.nextNumber
+            self.path = ""
+        }
+    }
+
+    /// Hands out the partial line still carried, as a last line without `\n`.
+    mutating func finish() {
+        guard !self.carry.isEmpty else { return }
+        self.appendCarry(number: self.nextNumber)
+        self.nextNumber += 1
+    }
+
+    private mutating func appendCarry(number: Int) {
+        self.append(
+            LineSlot(start: 0, end: self.carry.count, number: number, buffer: 0, source: self.source),
+            buffer: LineBuffer(self.carry, gauge: self.gauge)
+        )
+        self.carry = []
+    }
+
+    /// The position of the first `\n` in `base[from..<to]`. Lines are often short, so the first 16 bytes are
+    /// checked a word at a time, before the call to `memchr` that long lines need.
+    @inline(__always)
+    private static func newline(in base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+        var index = from
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let newlines: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+        let quick = min(to, from + 16)
+        while index + 8 <= quick {
+            // A byte equal to `\n` becomes 0 here; the lowest zero byte sets the lowest flag (little endian).
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ newlines
+            let flags = (word &- ones) & ~word & highs
+            if flags != 0 {
+                return index + flags.trailingZeroBitCount / 8
+            }
+            index += 8
+        }
+        guard index < to, let found = memchr(base + index, 0x0A, to - index) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
+
+    private mutating func startFile(_ path: String) {
+        self.path = path
+        self.source = LineSources.shared.id(for: path)
+        self.nextNumber = 1
+    }
+
+    private func check(length: Int, at offset: Int, in path: String) throws(FileError) {
+        guard length > self.maxRecordBytes else { return }
+        throw FileError(
+            code: .recordTooLong,
+            path: path,
+            offset: offset,
+            detail: "a line is longer than the maximum record size of \(self.maxRecordBytes) bytes"
+        )
+    }
+}
