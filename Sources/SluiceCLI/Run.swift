@@ -61,7 +61,7 @@ struct Run: AsyncParsableCommand {
     var channelCapacity = 4
 
     @Option(help: "The most records in one batch.")
-    var batchSize = 1024
+    var batchSize = 4096
 
     @Option(help: "The longest record (line) accepted, in bytes.")
     var maxRecordBytes = 16 * 1024 * 1024

@@ -122,13 +122,6 @@ public struct Batch<Record: Sendable>: Sendable {
     }
 }
 
-extension Batch where Record == Line {
-    @inlinable
-    init(columns: LineColumns) {
-        self.storage = .lines(columns)
-    }
-}
-
 extension Batch: RandomAccessCollection {
     @inlinable public var startIndex: Int { 0 }
 
@@ -164,8 +157,9 @@ extension Batch: Equatable where Record: Equatable {
 /// never held back by a timer. Together with the channel capacity these bound the memory a pipeline holds:
 /// about `channelCapacity × maxRecords` records per channel, whatever the input size.
 public struct BatchLimits: Sendable, Hashable {
-    /// The most records in one batch. Default 1024: enough to make the hand-off cost negligible
-    /// (about 1.5 µs per batch through `AsyncStream`, so ~1.5 ns per record) while keeping batches cache-sized.
+    /// The most records in one batch. Default 4096. A hand-off costs ~1.5 µs through `AsyncStream`, but up to
+    /// ~40 µs when it wakes a sleeping thread; with short lines (2 bytes each) batches of 1024 left `wc` at the
+    /// speed of `zcat | wc`, batches of 4096 made it 1.9× faster. ``maxBytes`` keeps batches of long records small.
     public var maxRecords: Int
     /// The most bytes in one batch, counted only for records that conform to ``ByteSized``. Default 1 MiB.
     public var maxBytes: Int
@@ -176,7 +170,7 @@ public struct BatchLimits: Sendable, Hashable {
     ///   - maxRecords: The most records in one batch; at least 1.
     ///   - maxBytes: The most bytes in one batch of ``ByteSized`` records; at least 1. A single record larger
     ///     than this travels in a batch of its own.
-    public init(maxRecords: Int = 1024, maxBytes: Int = 1 << 20) {
+    public init(maxRecords: Int = 4096, maxBytes: Int = 1 << 20) {
         self.maxRecords = maxRecords
         self.maxBytes = maxBytes
     }

@@ -25,10 +25,10 @@ final class BufferedFileWriter {
         }
     }
 
-    /// Adds the bytes of `line` and a `\n`.
-    func write(line: Line) throws {
-        line.withUnsafeBytes { self.buffer.append(contentsOf: $0) }
-        self.buffer.append(0x0A)
+    /// Adds `bytes`, and a `\n` if `newline`.
+    func write(raw bytes: UnsafeRawBufferPointer, newline: Bool = false) throws {
+        self.buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+        if newline { self.buffer.append(0x0A) }
         if self.buffer.count >= self.capacity {
             try self.flush()
         }

@@ -178,13 +178,17 @@ extension Pipeline where Output == Line {
                                 flush.released()
                             case .batch(let batch):
                                 flush.holding()
-                                for line in batch {
-                                    if let block = builder.append(line) {
-                                        // A batch of its own per block: each is one job for the compressors.
-                                        try await output.send(Batch([block]))
-                                        flush.released()
-                                        flush.holding()
-                                    }
+                                var blocks: [GzipBlock] = []  // at most a batch's bytes: a few blocks
+                                batch.forEachRun { run, terminated in
+                                    builder.append(run, terminated: terminated, into: &blocks)
+                                }
+                                for block in blocks {
+                                    // A batch of its own per block: each is one job for the compressors.
+                                    try await output.send(Batch([block]))
+                                }
+                                if !blocks.isEmpty {
+                                    flush.released()
+                                    flush.holding()
                                 }
                                 if builder.isEmpty {
                                     flush.released()
@@ -248,9 +252,9 @@ enum LineFileSink {
                 guard let batch = try await iterator.next() else { break }
                 flush.holding()
                 var bytes = 0
-                for line in batch {
-                    try writer.write(line: line)
-                    bytes += line.count + 1
+                try batch.forEachRun { run, terminated in
+                    try writer.write(raw: run, newline: !terminated)
+                    bytes += run.count + (terminated ? 0 : 1)
                 }
                 input.countBytes(in: bytes, out: bytes)
                 if flush.isDue {
@@ -306,65 +310,5 @@ enum GzipFileSink {
             throw error
         }
         try finish(synchronize: synchronize)
-    }
-}
-
-/// Gathers lines, each followed by `\n`, into gzip blocks that end at a line boundary.
-///
-/// Lines framed from one chunk lie back to back in its storage, each followed by its `\n`; such a run is copied
-/// with one `memcpy` instead of one append per line.
-struct GzipBlockBuilder {
-    let size: Int
-    /// The run's bytes in flight, which the blocks count in.
-    private let gauge: PeakCounter?
-    private var data: [UInt8] = []
-    private var dictionary: [UInt8] = []
-    /// A run of lines contiguous in one storage buffer, not copied yet: `storage[start..<end]`, then a `\n`.
-    /// It keeps its storage alive, so the run may go on across batches cut from the same chunk.
-    private var run: (storage: [UInt8], base: UnsafeRawPointer?, start: Int, end: Int)?
-
-    init(size: Int, gauge: PeakCounter? = nil) {
-        self.size = size
-        self.gauge = gauge
-        self.data.reserveCapacity(size + size / 8)
-    }
-
-    /// Adds `line`; returns a block when one is complete.
-    mutating func append(_ line: Line) -> GzipBlock? {
-        let base = line.storage.withUnsafeBytes { $0.baseAddress.map(UnsafeRawPointer.init) }
-        if let run = self.run, run.base == base, base != nil, line.start == run.end + 1 {
-            self.run!.end = line.end
-        } else {
-            self.copyRun()
-            self.run = (line.storage, base, line.start, line.end)
-        }
-        guard let run = self.run, self.data.count + run.end - run.start + 1 >= self.size else { return nil }
-        self.copyRun()
-        return self.takeBlock()
-    }
-
-    /// Whether no line waits for a block.
-    var isEmpty: Bool { self.run == nil && self.data.isEmpty }
-
-    /// The last, partial block, if any.
-    mutating func finish() -> GzipBlock? {
-        self.copyRun()
-        return self.data.isEmpty ? nil : self.takeBlock()
-    }
-
-    private mutating func copyRun() {
-        guard let run = self.run else { return }
-        self.run = nil
-        run.storage.withUnsafeBytes { self.data.append(contentsOf: $0[run.start..<run.end]) }
-        self.data.append(0x0A)
-    }
-
-    private mutating func takeBlock() -> GzipBlock {
-        let held = self.gauge.map { HeldBytes(self.data.count + self.dictionary.count, in: $0) }
-        let block = GzipBlock(data: self.data, dictionary: self.dictionary, held: held)
-        self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
-        self.data = []
-        self.data.reserveCapacity(self.size + self.size / 8)
-        return block
     }
 }
