@@ -64,7 +64,10 @@ struct Run: AsyncParsableCommand {
     var batchSize = 4096
 
     @Option(help: "The longest record (line) accepted, in bytes.")
-    var maxRecordBytes = 16 * 1024 * 1024
+    var maxRecordBytes = 8 * 1024 * 1024
+
+    @Option(help: "The most bytes of data in flight before reading waits (the run's memory budget).")
+    var maxBytesInFlight = 32 * 1024 * 1024
 
     @Flag(
         name: [.customShort("F"), .long],
@@ -123,7 +126,8 @@ struct Run: AsyncParsableCommand {
         guard (0...9).contains(self.gzipLevel) else { throw ValidationError("--gzip-level must be 0 to 9") }
         for (name, value) in [
             ("workers", self.workers ?? 1), ("channel-capacity", self.channelCapacity), ("batch-size", self.batchSize),
-            ("max-record-bytes", self.maxRecordBytes), ("top", self.top ?? 1),
+            ("max-record-bytes", self.maxRecordBytes), ("max-bytes-in-flight", self.maxBytesInFlight),
+            ("top", self.top ?? 1),
         ] where value < 1 {
             throw ValidationError("--\(name) must be at least 1")
         }
@@ -171,6 +175,7 @@ struct Run: AsyncParsableCommand {
         runOptions.name = pipeline.name
         runOptions.shutdown = shutdown
         runOptions.maxDelay = self.maxDelay.duration
+        runOptions.maxBytesInFlight = self.maxBytesInFlight
         runOptions.logger = WarningLogHandler.logger(quiet: self.quiet)
         let showProgress = !self.quiet && (self.progress ?? (isatty(STDERR_FILENO) == 1))
         let meter =

@@ -32,6 +32,9 @@ enum StatsJSON {
             ("interrupted", "\(report.interrupted)"),
             ("bottleneck", report.bottleneck.map { quote($0.name) } ?? "null"),
             ("peak_records_in_flight", "\(report.peakRecordsInFlight)"),
+            ("records_in_flight_bound", "\(report.recordsInFlightBound)"),
+            ("peak_bytes_in_flight", "\(report.peakBytesInFlight)"),
+            ("bytes_in_flight_bound", "\(report.bytesInFlightBound)"),
             ("stages", "[" + stages.joined(separator: ",") + "]"),
         ]
         return "{" + top.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"

@@ -12,14 +12,14 @@ import Darwin
 /// only where a block fills up, at the first line end at or past the block size.
 struct GzipBlockBuilder {
     let size: Int
-    /// The run's bytes in flight, which the blocks count in.
-    private let gauge: PeakCounter?
+    /// The run's budget of bytes in flight, which the blocks count in.
+    private let budget: ByteBudget?
     private var data: [UInt8] = []
     private var dictionary: [UInt8] = []
 
-    init(size: Int, gauge: PeakCounter? = nil) {
+    init(size: Int, budget: ByteBudget? = nil) {
         self.size = size
-        self.gauge = gauge
+        self.budget = budget
         self.data.reserveCapacity(size + size / 8)
     }
 
@@ -54,7 +54,7 @@ struct GzipBlockBuilder {
     }
 
     private mutating func takeBlock() -> GzipBlock {
-        let held = self.gauge.map { HeldBytes(self.data.count + self.dictionary.count, in: $0) }
+        let held = self.budget.map { HeldBytes(self.data.count + self.dictionary.count, in: $0) }
         let block = GzipBlock(data: self.data, dictionary: self.dictionary, held: held)
         self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
         self.data = []

@@ -96,7 +96,7 @@ final class GzipBlockCompressor: Sendable {
         let crc = block.data.withUnsafeBytes { data in
             UInt32(crc32(0, data.bindMemory(to: Bytef.self).baseAddress, uInt(data.count)))
         }
-        let held = block.held.map { HeldBytes(output.count, in: $0.gauge) }
+        let held = block.held.map { HeldBytes(output.count, in: $0.budget) }
         return CompressedBlock(bytes: output, crc: crc, length: block.data.count, held: held)
     }
 

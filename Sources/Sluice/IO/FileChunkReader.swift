@@ -42,8 +42,8 @@ final class FileChunkReader {
     /// Set when following: the files are read past their end, as `tail -F` does.
     private let follows: Bool
     private let logger: Logger
-    /// The run's bytes in flight, which the decoded chunks count in.
-    private let gauge: PeakCounter?
+    /// The run's budget of bytes in flight, which the decoded chunks count in.
+    private let budget: ByteBudget?
     private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
@@ -72,11 +72,11 @@ final class FileChunkReader {
         chunkSize: Int,
         waiter: InputWaiter,
         follows: Bool = false,
-        gauge: PeakCounter? = nil,
+        budget: ByteBudget? = nil,
         logger: Logger
     ) {
         self.paths = paths
-        self.gauge = gauge
+        self.budget = budget
         self.chunkSize = chunkSize
         self.waiter = waiter
         self.follows = follows
@@ -100,6 +100,10 @@ final class FileChunkReader {
                 try self.open(self.paths[self.nextPath])
                 self.nextPath += 1
                 continue
+            }
+            if let budget = self.budget, !self.waiter.shutdown.isRequested {
+                // Past the run's budget of bytes in flight: wait until stages downstream let go of some.
+                try budget.waitForRoom(self.waiter, path: file.path, logger: self.logger)
             }
             if self.hasCompressedInput {
                 // What was read is decoded before anything more is read — and before a shutdown stops the reading.
@@ -143,7 +147,7 @@ final class FileChunkReader {
         var chunks = self.chunks(decoded, from: file, endOfFile: false)
         chunks.append(
             ByteChunk(
-                buffer: LineBuffer([], gauge: nil),
+                buffer: LineBuffer([], budget: nil),
                 path: file.path,
                 offset: self.decodedOffset,
                 endOfFile: true,
@@ -327,13 +331,13 @@ final class FileChunkReader {
         var chunks: [ByteChunk] = []
         for (index, bytes) in decoded.enumerated() {
             let last = endOfFile && index == decoded.count - 1
-            let buffer = LineBuffer(bytes, gauge: self.gauge)
+            let buffer = LineBuffer(bytes, budget: self.budget)
             chunks.append(ByteChunk(buffer: buffer, path: file.path, offset: self.decodedOffset, endOfFile: last))
             self.decodedOffset += bytes.count
             self.totalDecoded += bytes.count
         }
         if endOfFile && decoded.isEmpty {
-            let empty = LineBuffer([], gauge: nil)
+            let empty = LineBuffer([], budget: nil)
             chunks.append(ByteChunk(buffer: empty, path: file.path, offset: self.decodedOffset, endOfFile: true))
         }
         return chunks

@@ -3,11 +3,11 @@ public struct ReadOptions: Sendable, Hashable {
     /// How many bytes each read asks for (and the size of decoded chunks). Default 256 KiB.
     public var chunkSize: Int
     /// The longest line accepted, in bytes. A longer line is an error naming the file and its offset — never
-    /// unbounded memory. Default 16 MiB.
+    /// unbounded memory. Default 8 MiB (it enters ``RunReport/bytesInFlightBound`` up to three times).
     public var maxRecordBytes: Int
 
     /// Creates read options.
-    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 16 * 1024 * 1024) {
+    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 8 * 1024 * 1024) {
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
     }

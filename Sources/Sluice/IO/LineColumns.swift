@@ -135,15 +135,15 @@ struct LineSlot: Sendable {
 @usableFromInline
 final class LineBuffer: Sendable {
     @usableFromInline let bytes: [UInt8]
-    private let gauge: PeakCounter?
+    private let budget: ByteBudget?
 
-    init(_ bytes: [UInt8], gauge: PeakCounter?) {
+    init(_ bytes: [UInt8], budget: ByteBudget?) {
         self.bytes = bytes
-        self.gauge = gauge
-        gauge?.add(bytes.count)
+        self.budget = budget
+        budget?.add(bytes.count)
     }
 
     deinit {
-        self.gauge?.add(-self.bytes.count)
+        self.budget?.release(self.bytes.count)
     }
 }

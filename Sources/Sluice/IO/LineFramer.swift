@@ -14,8 +14,8 @@ import Darwin
 /// file and the line's offset — memory never grows without bound.
 struct LineFramer {
     let maxRecordBytes: Int
-    /// The run's bytes in flight, which lines copied out of several chunks count in.
-    private let gauge: PeakCounter?
+    /// The run's budget of bytes in flight, which lines copied out of several chunks count in.
+    private let budget: ByteBudget?
     /// How large a batch of lines grows before it is ready.
     private let limits: BatchLimits
     /// Lines framed and not yet in a ready batch, and their bytes.
@@ -30,10 +30,10 @@ struct LineFramer {
     private var source: Int32 = -1
     private var nextNumber = 1
 
-    init(maxRecordBytes: Int, limits: BatchLimits = BatchLimits(), gauge: PeakCounter? = nil) {
+    init(maxRecordBytes: Int, limits: BatchLimits = BatchLimits(), budget: ByteBudget? = nil) {
         self.maxRecordBytes = maxRecordBytes
         self.limits = limits
-        self.gauge = gauge
+        self.budget = budget
         self.current.slots.reserveCapacity(min(limits.maxRecords, 4096))
     }
 
@@ -146,7 +146,7 @@ struct LineFramer {
     private mutating func appendCarry(number: Int) {
         self.append(
             LineSlot(start: 0, end: self.carry.count, number: number, buffer: 0, source: self.source),
-            buffer: LineBuffer(self.carry, gauge: self.gauge)
+            buffer: LineBuffer(self.carry, budget: self.budget)
         )
         self.carry = []
     }

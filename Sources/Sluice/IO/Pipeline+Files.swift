@@ -46,7 +46,7 @@ extension Pipeline where Output == Line {
             let recorder = graph.makeRecorder(kind: "read", name: "read")
             let logger = graph.logger
             let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
-            let gauge = graph.bytesInFlight
+            let budget = graph.bytesInFlight
             graph.addReaderBuffers(options)
             // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
             graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
@@ -58,7 +58,7 @@ extension Pipeline where Output == Line {
                     chunkSize: options.chunkSize,
                     waiter: waiter,
                     follows: follows,
-                    gauge: gauge,
+                    budget: budget,
                     logger: logger
                 )
                 defer { reader.close() }
@@ -85,12 +85,12 @@ extension Pipeline where Output == Line {
             placement: .compute,
             drainsOnFailure: true
         ) { graph, _ in
-            let gauge = graph.bytesInFlight
+            let budget = graph.bytesInFlight
             return { input, output in
                 var framer = LineFramer(
                     maxRecordBytes: options.maxRecordBytes,
                     limits: output.batchLimits,
-                    gauge: gauge
+                    budget: budget
                 )
                 var iterator = input.makeAsyncIterator()
                 while let batch = try await iterator.next() {
@@ -162,9 +162,9 @@ extension Pipeline where Output == Line {
     func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
         self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { graph, _ in
             graph.addBlockBuffers(blockSize: size)
-            let gauge = graph.bytesInFlight
+            let budget = graph.bytesInFlight
             return { input, output in
-                var builder = GzipBlockBuilder(size: size, gauge: gauge)
+                var builder = GzipBlockBuilder(size: size, budget: budget)
                 do {
                     try await input.withFlushTimer { timer in
                         var flush = FlushSchedule(input)

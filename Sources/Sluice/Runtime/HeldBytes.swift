@@ -1,16 +1,16 @@
-/// Counts a buffer's bytes in the run's bytes in flight for as long as the engine holds it: made with the buffer,
-/// it adds them; when the last copy of the value that carries it goes away, it takes them off.
+/// Counts a buffer's bytes in the run's ``ByteBudget`` for as long as the engine holds it: made with the buffer,
+/// it adds them; when the last copy of the value that carries it goes away, it releases them.
 final class HeldBytes: Sendable {
     let count: Int
-    let gauge: PeakCounter
+    let budget: ByteBudget
 
-    init(_ count: Int, in gauge: PeakCounter) {
+    init(_ count: Int, in budget: ByteBudget) {
         self.count = count
-        self.gauge = gauge
-        gauge.add(count)
+        self.budget = budget
+        budget.add(count)
     }
 
     deinit {
-        self.gauge.add(-self.count)
+        self.budget.release(self.count)
     }
 }

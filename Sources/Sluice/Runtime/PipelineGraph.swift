@@ -16,12 +16,19 @@ final class PipelineGraph {
 
     let options: RunOptions
     let flight = PeakCounter()
-    /// Bytes of data buffers in flight: decoded input and the lines framed from it, gzip blocks.
-    let bytesInFlight = PeakCounter()
-    /// The most bytes one batch of this run's data can reference, and the bytes stages keep outside batches
-    /// (decoder buffers, a partial line, a partial gzip block): see ``bytesInFlightBound``.
+    /// Bytes of data buffers in flight — decoded input and the lines framed from it, gzip blocks — and the budget
+    /// readers wait on.
+    let bytesInFlight: ByteBudget
+    /// What can be in flight beyond the budget (a reader's last step, a line being assembled, a gzip block being
+    /// built): see ``bytesInFlightBound``.
+    private var bytesPastBudget = 0
+    private var readers = 0
+    /// For a run without readers (gzip output of records made in Swift): the most bytes one batch can reference,
+    /// and the bytes stages keep outside batches.
     private var bytesPerBatch = 0
     private var bytesOutsideBatches = 0
+    /// The longest line a reader of this run accepts.
+    private var maxRecordBytes = 0
     /// The run's clock, opened once.
     let clock: RunClock
     /// Raised to drain the run: the caller's signal, or one of the run's own (for service-lifecycle).
@@ -48,6 +55,10 @@ final class PipelineGraph {
 
     init(options: RunOptions) {
         self.options = options
+        self.bytesInFlight = ByteBudget(
+            limit: options.maxBytesInFlight,
+            stallLimit: options.hooks.byteBudgetStallLimit ?? ByteBudget.stallLimit
+        )
         self.shutdown = options.shutdown ?? ShutdownSignal()
         self.clock = RunClock(options.clock)
         var logger = options.logger
@@ -58,36 +69,38 @@ final class PipelineGraph {
 
     var sinkCount: Int { self.nodes.count { $0.isSink } }
 
-    /// The promised bound on ``bytesInFlight``: every batch that can be in flight (a channel's capacity, the
-    /// batches each stage may hold) at the most bytes one batch can reference, plus what stages keep outside
-    /// batches. 0 when the run moves no data buffers (records of the user's own types only).
+    /// The promised bound on ``bytesInFlight``, from the options alone.
+    ///
+    /// With readers: the budget, plus what can come on top of it — each reader's last step before it waits (two
+    /// decoded chunks) and a line assembled from several chunks (`maxRecordBytes`); each gzip writer's block being
+    /// built and the batch it copies from. Without readers, data comes only from records made in Swift, bounded by
+    /// count: every batch that can be in flight times the most bytes one can reference, plus the builders' blocks.
+    /// 0 when the run moves no data buffers.
     var bytesInFlightBound: Int {
+        if self.readers > 0 {
+            return self.options.maxBytesInFlight + self.bytesPastBudget
+        }
+        guard self.bytesPerBatch > 0 else { return 0 }
         let batches = self.recordsInFlightBound / max(self.options.batch.maxRecords, 1)
         return batches * self.bytesPerBatch + self.bytesOutsideBatches
     }
 
-    /// Registers a file reader: its batches of lines reference at most the decoded chunks that hold a batch's
-    /// worth of lines (plus the two chunks cut at its ends), or one chunk and a line as long as the longest
-    /// accepted; outside batches it keeps compressed input, a decoded chunk and a partial line.
+    /// Registers a file reader (see ``bytesInFlightBound``).
     func addReaderBuffers(_ read: ReadOptions) {
-        let batch = self.options.batch
-        let lines = batch.maxBytes + batch.maxRecords + 2 * read.chunkSize
-        self.bytesPerBatch = max(self.bytesPerBatch, lines, read.maxRecordBytes + read.chunkSize)
-        self.bytesOutsideBatches += 2 * read.chunkSize + read.maxRecordBytes
+        self.readers += 1
+        self.bytesPastBudget += 2 * read.chunkSize + read.maxRecordBytes
         self.maxRecordBytes = max(self.maxRecordBytes, read.maxRecordBytes)
     }
 
-    /// Registers a gzip writer: a block is `blockSize` bytes plus the line that crosses it, with its dictionary;
-    /// its builder keeps one such block outside batches.
+    /// Registers a gzip writer: a block is `blockSize` bytes plus the line that crosses it, with its dictionary; its
+    /// builder keeps one block and copies from one batch (see ``bytesInFlightBound``).
     func addBlockBuffers(blockSize: Int) {
         let line = max(self.maxRecordBytes, self.options.batch.maxBytes)
         let block = blockSize + line + GzipBlockCompressor.dictionarySize
+        self.bytesPastBudget += block + line
         self.bytesPerBatch = max(self.bytesPerBatch, block)
         self.bytesOutsideBatches += block
     }
-
-    /// The longest line a reader of this run accepts (for the size of gzip blocks).
-    private var maxRecordBytes = 0
 
     /// A new channel between two stages, sized by the run options.
     func makeEdge<Record: Sendable>(of _: Record.Type = Record.self) -> OutputEdge<Record> {

@@ -47,6 +47,15 @@ public struct RunOptions: Sendable {
     /// on as soon as its stage's input is idle (a gzip block: at the latest when its oldest line is `maxDelay`
     /// old), so a record read from a pipe reaches standard output or a file without waiting for more input.
     public var maxDelay: Duration = .milliseconds(200)
+    /// The most bytes of data the run keeps in flight — decoded input, the lines framed from it, gzip blocks —
+    /// before file readers wait for room. Default 32 MiB: with the other defaults a run holds at most 57 MiB of
+    /// data (``RunReport/bytesInFlightBound``) whatever the input's size, compression ratio, line length or
+    /// record count, and well-behaved runs stay far below (a few MiB: under load, stages keep up).
+    ///
+    /// The engine's stages let go of a batch before they wait for more input, so readers always get room back. A
+    /// custom ``Stage`` or ``Sink`` that keeps whole batches of lines while it waits should keep the lines (or their
+    /// bytes) instead; if nothing is released for 5 seconds, a reader goes on anyway and logs a warning.
+    public var maxBytesInFlight: Int = 32 << 20
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()
@@ -73,6 +82,7 @@ public struct RunOptions: Sendable {
     func validate() throws(ConfigurationError) {
         try ConfigurationError.requirePositive(self.channelCapacity, "channelCapacity")
         try self.batch.validate()
+        try ConfigurationError.requirePositive(self.maxBytesInFlight, "maxBytesInFlight")
         if let threads = self.computeThreads {
             try ConfigurationError.requirePositive(threads, "computeThreads")
         }
@@ -94,5 +104,8 @@ public struct RunOptions: Sendable {
         var onInputWait: (@Sendable (String) -> Void)?
         /// Called with the compute pool a run creates for itself, right after it starts.
         var onComputePoolCreated: (@Sendable (ComputePool) -> Void)?
+        /// How long a reader waits for room while nothing is released before it reads on anyway (see
+        /// ``ByteBudget/stallLimit``); shorter in tests.
+        var byteBudgetStallLimit: Duration?
     }
 }

@@ -116,7 +116,20 @@ extension RunReport: CustomStringConvertible {
             )
         }
         lines.append("wall time \(self.wallTime); bottleneck: \(self.bottleneck?.name ?? "none")")
+        if self.bytesInFlightBound > 0 {
+            lines.append(
+                "bytes in flight: peak \(Self.mebibytes(self.peakBytesInFlight)), bound "
+                    + Self.mebibytes(self.bytesInFlightBound)
+            )
+        }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension RunReport {
+    fileprivate static func mebibytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
     }
 }
 

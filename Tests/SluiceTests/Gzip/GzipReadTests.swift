@@ -12,10 +12,13 @@ func readLines(_ paths: [String], options: ReadOptions = ReadOptions()) async th
 }
 
 /// Reads `paths`, collecting the lines delivered before the run failed, and returns them with the error.
-func readUntilFailure(_ paths: [String]) async -> (lines: [[UInt8]], error: (any Error)?) {
+func readUntilFailure(
+    _ paths: [String],
+    maxRecordBytes: Int = ReadOptions().maxRecordBytes
+) async -> (lines: [[UInt8]], error: (any Error)?) {
     let delivered = Collector<[UInt8]>()
     do {
-        _ = try await Pipeline.lines(from: paths)
+        _ = try await Pipeline.lines(from: paths, options: ReadOptions(maxRecordBytes: maxRecordBytes))
             .forEach { delivered.append(Array($0.bytes)) }
             .run(RunOptions(batch: BatchLimits(maxRecords: 64), computeThreads: 2))
         return (delivered.all, nil)
