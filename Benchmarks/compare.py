@@ -62,6 +62,26 @@ def prepare(size_mb):
     return text, gz, gz5
 
 
+def prepare_shapes():
+    """Inputs whose shape, not size, is the test: many records per compressed byte, or per decoded byte."""
+    shapes = {
+        "x-1e8.gz": "yes x | head -n 100000000 | gzip -6",
+        "newlines-1e9.gz": "head -c 1000000000 /dev/zero | tr '\\0' '\\n' | gzip -6",
+        "lines100-1e7.gz": "yes \"$(printf '%099d' 0)\" | head -n 10000000 | gzip -9",
+    }
+    paths = {}
+    for name, command in shapes.items():
+        path = f"{DATA}/{name}"
+        if not os.path.exists(path):
+            sh(f"{command} > {path}.part && mv {path}.part {path}")
+        paths[name] = path
+    return paths
+
+
+def decoded_size(gz):
+    return int(sh(f"zcat {gz} | wc -c", stdout=subprocess.PIPE, text=True).stdout)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sluice", required=True)
@@ -72,6 +92,8 @@ def main():
     text, gz, gz5 = prepare(args.size_mb)
     real_text, real = prepare_real_text(args.size_mb)
     decoded = os.path.getsize(text)
+    shapes = prepare_shapes()
+    real_gb_text, real_gb = prepare_real_text(1000)
     out = DATA
     cases = [
         ("wc", f"{s} run wc {gz}", "zcat | wc", f"zcat {gz} | wc"),
@@ -91,9 +113,21 @@ def main():
          f"zcat {real} | LC_ALL=C tr -cs 'A-Za-z0-9' '\\n' | tr 'A-Z' 'a-z' | LC_ALL=C sort | uniq -c "
          f"| LC_ALL=C sort -rn | sed -n 1,25p"),
     ]
+    sizes = {name: decoded for name, *_ in cases}
+    shape_cases = [
+        ("wc (1e8 lines `x`)", shapes["x-1e8.gz"]),
+        ("wc (1e9 newlines, 1 MB gzip)", shapes["newlines-1e9.gz"]),
+        ("wc (1e7 lines of 100 B, gzip -9)", shapes["lines100-1e7.gz"]),
+    ]
+    for name, path in shape_cases:
+        cases.append((name, f"{s} run wc {path}", "zcat | wc", f"zcat {path} | wc"))
+        sizes[name] = decoded_size(path)
+    shape_names = {name for name, _ in shape_cases}
     times = {name: ([], []) for name, *_ in cases}
     for run in range(args.runs):
         for name, ours, _, theirs in cases:
+            if name in shape_names and run >= 3:
+                continue  # the 1e9-newline rows take ~40 s a pair: three runs each
             times[name][0].append(timed(ours))
             times[name][1].append(timed(theirs))
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
@@ -115,24 +149,34 @@ def main():
     rss = tuple(
         statistics.median(peak_rss_kib(f"{s} run wc {path}") for _ in range(5)) for path in (gz, gz5)
     )
+    # Peak RSS whatever the input's shape: the promise is 64 MiB with default options.
+    shape_rss = [
+        (name, statistics.median(peak_rss_kib(f"{s} run wc {path}") for _ in range(3)))
+        for name, path in shape_cases + [("wc (1 GB of real text)", real_gb), ("wc (200 MB of real text)", real)]
+    ]
+    for name, path in shape_cases:
+        sh(f"test \"$({s} run wc {path})\" = \"$(zcat {path} | LC_ALL=C wc | tr -s ' ' | sed 's/^ //')\"")
 
     rows = []
     for name, _, baseline, _ in cases:
         ours, theirs = statistics.median(times[name][0]), statistics.median(times[name][1])
-        rows.append((name, baseline, ours, theirs, decoded / ours / 1e6, decoded / theirs / 1e6, theirs / ours))
-    write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss)
+        size = sizes[name]
+        rows.append((name, baseline, ours, theirs, size / ours / 1e6, size / theirs / 1e6, theirs / ours))
+    write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss, shape_rss)
     write_chart(rows)
     for row in rows:
         print(f"{row[0]:<26} sluice {row[2]:6.2f} s  {row[1]:<30} {row[3]:6.2f} s  ratio {row[6]:4.2f}x")
     print(f"gzip -6 size: sluice {size6[0]} vs gzip {size6[1]} ({size6[0] / size6[1]:.4f}x)")
     print(f"peak RSS, wc: {rss[0] / 1024:.1f} MiB for {args.size_mb} MB, {rss[1] / 1024:.1f} MiB for 5x")
     print(f"peak RSS, wordfreq (real text): {wordfreq_rss / 1024:.1f} MiB")
+    for name, kib in shape_rss:
+        print(f"peak RSS, {name}: {kib / 1024:.1f} MiB")
     print("wordfreq (real text) by --batch-size: "
           + ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in sweep.items())
           + f" (64 vs 4096: {sweep[64] / sweep[4096]:.2f}x)")
 
 
-def write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss):
+def write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss, shape_rss):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "# Sluice vs the Unix tools",
@@ -141,7 +185,8 @@ def write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss):
         f"{platform.system()} {platform.release()}. Input: {decoded / 1e6:.0f} MB of generated access-log text "
         f"(seeded), and its `gzip -6`; rows marked *real text*: as much of Debian's package index (~325,000 "
         f"distinct words), repeated, and its `gzip -6`. Medians of {args.runs} runs, each pipeline alternated with "
-        "its baseline in the same loop; the ratio is baseline time / Sluice time (above 1: Sluice is faster).",
+        "its baseline in the same loop (the three rows of odd shapes: 3 runs); the ratio is baseline time / Sluice "
+        "time (above 1: Sluice is faster). MB/s are decoded megabytes per second of each row's own input.",
         "",
         "| pipeline | Sluice s | MB/s | baseline | baseline s | MB/s | ratio |",
         "|---|---:|---:|---|---:|---:|---:|",
@@ -160,6 +205,9 @@ def write_results(rows, size6, rss, args, decoded, sweep, wordfreq_rss):
         "- `wordfreq` on the real text by `--batch-size` (median of the runs): "
         + ", ".join(f"{size}: {seconds:.2f} s" for size, seconds in sweep.items())
         + f" — 64 takes {sweep[64] / sweep[4096]:.2f}× the time of 4096.",
+        "- Peak RSS of `sluice run wc` by the input's shape, default options (median of 3): "
+        + "; ".join(f"{name.removeprefix('wc ').strip('()')}: {kib / 1024:.1f} MiB" for name, kib in shape_rss)
+        + ".",
         "",
         "![throughput per pipeline](results.svg)",
         "",

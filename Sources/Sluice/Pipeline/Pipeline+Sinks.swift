@@ -24,9 +24,7 @@ extension Pipeline {
     ) -> RunnablePipeline<Void> {
         self.sink(kind: "forEach", name: name) { input in
             for try await batch in input {
-                for record in batch {
-                    try body(record)
-                }
+                try batch.forEachRecord { _, record in try body(record) }
             }
         }
     }
@@ -81,9 +79,7 @@ extension Pipeline {
         self.sink(kind: "reduce", name: name, placement: placement) { input in
             var value = initialResult
             for try await batch in input {
-                for record in batch {
-                    try update(&value, record)
-                }
+                try batch.forEachRecord { _, record in try update(&value, record) }
             }
             return value
         }
