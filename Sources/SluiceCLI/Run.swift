@@ -54,6 +54,17 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The gzip level of a .gz output, 0 to 9.")
     var gzipLevel = 6
 
+    @Option(
+        help: ArgumentHelp(
+            "The gzip library: automatic, zlib, isal or libdeflate.",
+            discussion: """
+                automatic (the default) reads with ISA-L and writes with ISA-L at levels 1-3, libdeflate at 4-9, \
+                zlib at 0. isal writes levels 0-3 only; libdeflate cannot read gzip (it inflates whole buffers only).
+                """
+        )
+    )
+    var codec: CodecArgument = CodecArgument(.automatic)
+
     @Option(help: "Compute pool threads (default: the processors online).")
     var workers: Int?
 
@@ -134,6 +145,18 @@ struct Run: AsyncParsableCommand {
         if self.onError == .deadLetter && self.deadLetter == nil {
             throw ValidationError("--on-error dead-letter needs --dead-letter FILE")
         }
+        if self.codec.codec == .isal && self.gzipLevel > 3 && self.output.hasSuffix(".gz") {
+            throw ValidationError("--codec isal writes gzip levels 0 to 3 only, not \(self.gzipLevel)")
+        }
+        if self.codec.codec == .libdeflate {
+            let unreadable = self.inputs.isEmpty ? "-" : self.inputs.first { $0 == "-" || Self.isGzip($0) }
+            if let unreadable {
+                throw ValidationError(
+                    "--codec libdeflate cannot read gzip input ('\(unreadable)'): it inflates whole buffers only; "
+                        + "use --codec zlib, isal or automatic"
+                )
+            }
+        }
         if self.follow {
             if self.inputs.isEmpty || self.inputs.contains("-") {
                 throw ValidationError("--follow needs files: standard input ('-') cannot be followed")
@@ -198,8 +221,12 @@ struct Run: AsyncParsableCommand {
             values: values,
             flags: self.invert ? ["invert"] : [],
             runOptions: runOptions,
-            readOptions: ReadOptions(maxRecordBytes: self.maxRecordBytes),
-            writeOptions: WriteOptions(gzipLevel: self.gzipLevel),
+            // libdeflate cannot inflate: its inputs were checked to be plain, which any reader reads.
+            readOptions: ReadOptions(
+                maxRecordBytes: self.maxRecordBytes,
+                codec: self.codec.codec == .libdeflate ? .automatic : self.codec.codec
+            ),
+            writeOptions: WriteOptions(gzipLevel: self.gzipLevel, codec: self.codec.codec),
             errorPolicy: errorPolicy,
             follow: self.follow
         )

@@ -17,8 +17,12 @@ struct GzipBlockBuilder {
     private var data: [UInt8] = []
     private var dictionary: [UInt8] = []
 
-    init(size: Int, budget: ByteBudget? = nil) {
+    /// Whether each block carries the 32 KiB before it as its dictionary (not for independent gzip members).
+    private let dictionaries: Bool
+
+    init(size: Int, dictionaries: Bool = true, budget: ByteBudget? = nil) {
         self.size = size
+        self.dictionaries = dictionaries
         self.budget = budget
         self.data.reserveCapacity(size + size / 8)
     }
@@ -56,7 +60,9 @@ struct GzipBlockBuilder {
     private mutating func takeBlock() -> GzipBlock {
         let held = self.budget.map { HeldBytes(self.data.count + self.dictionary.count, in: $0) }
         let block = GzipBlock(data: self.data, dictionary: self.dictionary, held: held)
-        self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
+        if self.dictionaries {
+            self.dictionary = Array(self.data.suffix(GzipBlockCompressor.dictionarySize))
+        }
         self.data = []
         self.data.reserveCapacity(self.size + self.size / 8)
         return block

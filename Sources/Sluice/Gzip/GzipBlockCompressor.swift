@@ -1,3 +1,4 @@
+import CIsal
 import CZlib
 import Synchronization
 
@@ -12,7 +13,8 @@ struct GzipBlock: Sendable, ByteSized {
     var byteCount: Int { self.data.count }
 }
 
-/// A compressed ``GzipBlock``: raw deflate data that ends byte-aligned (a sync flush), its CRC32, its length.
+/// A compressed ``GzipBlock``: raw deflate data that ends byte-aligned (a sync flush), its CRC32, its length — or,
+/// from a backend that writes members, a whole gzip member.
 struct CompressedBlock: Sendable, ByteSized {
     var bytes: [UInt8]
     var crc: UInt32
@@ -23,48 +25,102 @@ struct CompressedBlock: Sendable, ByteSized {
     var byteCount: Int { self.bytes.count }
 }
 
-/// Compresses blocks independently so they can be compressed in parallel and joined into one gzip member.
+/// Compresses blocks independently so they can be compressed in parallel and joined into one gzip file.
 ///
-/// Each block is raw deflate (no header) primed with the previous block's last 32 KiB and ended with
-/// `Z_SYNC_FLUSH`, which leaves it byte-aligned and not final: blocks concatenate into one valid deflate stream,
-/// which the writer closes with an empty final block. Their CRCs combine with `crc32_combine`.
+/// With zlib and ISA-L each block is raw deflate (no header) primed with the previous block's last 32 KiB and
+/// ended with a sync flush, which leaves it byte-aligned and not final: blocks concatenate into one valid deflate
+/// stream, which the writer closes with an empty final block, and their CRCs combine with `crc32_combine`. libdeflate
+/// compresses whole buffers into final blocks, so each of its blocks is a gzip member of its own (as bgzip writes):
+/// the file is then several members, which every gzip reader reads whole.
 ///
-/// zlib's deflate state is ~300 KiB to allocate and clear, so streams are kept and reset between blocks (as pigz
-/// does) rather than made per block: one per worker at most, released by ``close()``.
+/// Deflate state is costly to set up (zlib's ~300 KiB, ISA-L's level buffer), so streams are kept and reset
+/// between blocks (as pigz does) rather than made per block: one per worker at most, released by ``close()``.
 final class GzipBlockCompressor: Sendable {
     /// The deflate window: how much of the previous block is useful as a dictionary.
     static let dictionarySize = 32 * 1024
 
     let level: Int32
-    private let idle = Locked<[DeflateStream]>([])
+    let backend: DeflateBackend
+    private let zlibStreams = Locked<[DeflateStream]>([])
+    private let isalStreams = Locked<[IsalDeflateStream]>([])
+    private let libdeflateCompressors = Locked<[LibdeflateCompressor]>([])
 
-    init(level: Int32) {
+    init(level: Int32, backend: DeflateBackend = .zlib) {
         self.level = level
+        self.backend = backend
     }
 
     /// Frees the idle streams; a stream still in use is freed when it comes back.
     func close() {
-        let streams = self.idle.withLock { streams in
+        let streams = self.zlibStreams.withLock { streams in
             defer { streams.removeAll() }
             return streams
         }
         for stream in streams { stream.end() }
+        self.isalStreams.withLock { $0.removeAll() }
+        self.libdeflateCompressors.withLock { $0.removeAll() }
     }
 
     /// Compresses `block`.
     ///
     /// - Important: CPU-heavy: call it on a ``ComputePool`` (the gzip writer does, through a parallel stage).
     func compress(_ block: GzipBlock) throws -> CompressedBlock {
-        let deflater = try self.idle.withLock { $0.popLast() } ?? DeflateStream(level: self.level)
-        defer { self.idle.withLock { $0.append(deflater) } }
-        return try Self.compress(block, with: deflater.stream)
+        let output: [UInt8]
+        let level = self.level
+        switch self.backend {
+        case .zlib:
+            output = try Self.borrow(
+                self.zlibStreams,
+                make: { try DeflateStream(level: level) },
+                use: {
+                    try Self.compress(block, with: $0.stream)
+                }
+            )
+        case .isal:
+            output = try Self.borrow(
+                self.isalStreams,
+                make: { IsalDeflateStream(level: level) },
+                use: {
+                    try $0.compress(block)
+                }
+            )
+        case .libdeflate:
+            output = try Self.borrow(
+                self.libdeflateCompressors,
+                make: { try LibdeflateCompressor(level: level) },
+                use: {
+                    try $0.member(of: block.data)
+                }
+            )
+        }
+        // The member of libdeflate carries its own CRC; the others' CRCs are combined by the writer.
+        let crc =
+            self.backend.writesMembers
+            ? 0
+            : block.data.withUnsafeBytes { data in
+                crc32_gzip_refl(0, data.bindMemory(to: UInt8.self).baseAddress, UInt64(data.count))
+            }
+        let held = block.held.map { HeldBytes(output.count, in: $0.budget) }
+        return CompressedBlock(bytes: output, crc: crc, length: block.data.count, held: held)
     }
 
+    /// Runs `body` with an idle stream from `pool`, or a new one, and puts it back afterwards.
+    private static func borrow<Stream, Result>(
+        _ pool: Locked<[Stream]>,
+        make: () throws -> Stream,
+        use body: (Stream) throws -> Result
+    ) throws -> Result {
+        let stream = try pool.withLock { $0.popLast() } ?? make()
+        defer { pool.withLock { $0.append(stream) } }
+        return try body(stream)
+    }
+
+    /// zlib: raw deflate primed with the block's dictionary, ended by a sync flush.
     private static func compress(
         _ block: GzipBlock,
         with stream: UnsafeMutablePointer<z_stream>
     ) throws
-        -> CompressedBlock
+        -> [UInt8]
     {
         deflateReset(stream)
         if !block.dictionary.isEmpty {
@@ -93,11 +149,7 @@ final class GzipBlockCompressor: Sendable {
             } while stream.pointee.avail_out == 0
         }
         output.removeLast(output.count - produced)
-        let crc = block.data.withUnsafeBytes { data in
-            UInt32(crc32(0, data.bindMemory(to: Bytef.self).baseAddress, uInt(data.count)))
-        }
-        let held = block.held.map { HeldBytes(output.count, in: $0.budget) }
-        return CompressedBlock(bytes: output, crc: crc, length: block.data.count, held: held)
+        return output
     }
 
     /// The 10-byte gzip header: deflate, no flags, no time, Unix.

@@ -44,6 +44,8 @@ final class FileChunkReader {
     private let logger: Logger
     /// The run's budget of bytes in flight, which the decoded chunks count in.
     private let budget: ByteBudget?
+    /// The library that inflates gzip input.
+    private let inflate: InflateBackend
     private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
@@ -73,10 +75,12 @@ final class FileChunkReader {
         waiter: InputWaiter,
         follows: Bool = false,
         budget: ByteBudget? = nil,
+        inflate: InflateBackend = .zlib,
         logger: Logger
     ) {
         self.paths = paths
         self.budget = budget
+        self.inflate = inflate
         self.chunkSize = chunkSize
         self.waiter = waiter
         self.follows = follows
@@ -209,7 +213,16 @@ final class FileChunkReader {
                 detail: "a gzip file cannot be followed (it is not read as it grows)"
             )
         }
-        self.decoder = try GzipDecoder(path: file.path, chunkSize: self.chunkSize)
+        // A regular file can be read again: how a member ISA-L refuses is judged by zlib, as the reference would.
+        let reread: ((Int) throws(FileError) -> [UInt8])? =
+            self.isRegular
+            ? { [chunkSize] position throws(FileError) in try file.read(upTo: chunkSize, at: position) } : nil
+        self.decoder = try GzipDecoder(
+            path: file.path,
+            chunkSize: self.chunkSize,
+            backend: self.inflate,
+            reread: reread
+        )
     }
 
     /// At the end of a followed file's data: waits for more, or moves on to the file that now has its name, or

@@ -104,6 +104,26 @@ struct FileDescriptor {
         return bytes
     }
 
+    /// Reads up to `count` bytes at `position` without moving the file's offset (`pread`): a regular file read
+    /// again. Fewer only at the file's end; none past it.
+    func read(upTo count: Int, at position: Int) throws(FileError) -> [UInt8] {
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var got = 0
+            while got < count {
+                let part = Self.retryingOnInterrupt {
+                    pread(self.descriptor, buffer.baseAddress! + got, count - got, off_t(position + got))
+                }
+                if part < 0 { failure = errno }
+                if part <= 0 { break }
+                got += part
+            }
+            initialized = got
+        }
+        guard failure == 0 else { throw FileError.system(failure, "pread", path: self.path, offset: position) }
+        return bytes
+    }
+
     /// Writes all of `bytes`.
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func write(_ bytes: UnsafeRawBufferPointer, offset: Int) throws(FileError) {

@@ -5,16 +5,21 @@ public struct ReadOptions: Sendable, Hashable {
     /// The longest line accepted, in bytes. A longer line is an error naming the file and its offset — never
     /// unbounded memory. Default 8 MiB (it enters ``RunReport/bytesInFlightBound`` up to three times).
     public var maxRecordBytes: Int
+    /// The library that inflates gzip input. Default ``Codec/automatic`` (ISA-L); ``Codec/libdeflate`` cannot read
+    /// streams and is a ``ConfigurationError``.
+    public var codec: Codec
 
     /// Creates read options.
-    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 8 * 1024 * 1024) {
+    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 8 * 1024 * 1024, codec: Codec = .automatic) {
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
+        self.codec = codec
     }
 
     func validate() throws(ConfigurationError) {
         try ConfigurationError.requirePositive(self.chunkSize, "chunkSize")
         try ConfigurationError.requirePositive(self.maxRecordBytes, "maxRecordBytes")
+        _ = try self.codec.inflater()
     }
 }
 
@@ -42,9 +47,13 @@ public struct WriteOptions: Sendable, Hashable {
     public var compression: Compression
     /// The gzip level, 0 (stored) to 9 (smallest). Default 6, as `gzip`.
     public var gzipLevel: Int
-    /// How many bytes of output are compressed as one job (at a line boundary at or past this size). Default
-    /// 128 KiB, as pigz.
-    public var gzipBlockSize: Int
+    /// How many bytes of output are compressed as one job (at a line boundary at or past this size). `nil` (the
+    /// default): 128 KiB, as pigz, for zlib and ISA-L (each block primed with the previous 32 KiB); 512 KiB for
+    /// libdeflate, whose blocks are independent gzip members.
+    public var gzipBlockSize: Int?
+    /// The library that deflates gzip output. Default ``Codec/automatic``: ISA-L at levels 1–3, libdeflate at 4–9,
+    /// zlib at 0. ISA-L above level 3 is a ``ConfigurationError``.
+    public var codec: Codec
     /// How many blocks are compressed at once; defaults to the compute pool's thread count.
     public var compressionConcurrency: Int?
     /// Whether to `fsync` the file before closing it. Default `false`.
@@ -54,13 +63,15 @@ public struct WriteOptions: Sendable, Hashable {
     public init(
         compression: Compression = .automatic,
         gzipLevel: Int = 6,
-        gzipBlockSize: Int = 128 * 1024,
+        gzipBlockSize: Int? = nil,
         compressionConcurrency: Int? = nil,
-        synchronize: Bool = false
+        synchronize: Bool = false,
+        codec: Codec = .automatic
     ) {
         self.compression = compression
         self.gzipLevel = gzipLevel
         self.gzipBlockSize = gzipBlockSize
+        self.codec = codec
         self.compressionConcurrency = compressionConcurrency
         self.synchronize = synchronize
     }
@@ -69,10 +80,19 @@ public struct WriteOptions: Sendable, Hashable {
         guard (0...9).contains(self.gzipLevel) else {
             throw ConfigurationError(setting: "gzipLevel", value: self.gzipLevel, requirement: "must be 0 to 9")
         }
-        try ConfigurationError.requirePositive(self.gzipBlockSize, "gzipBlockSize")
+        if let blockSize = self.gzipBlockSize {
+            try ConfigurationError.requirePositive(blockSize, "gzipBlockSize")
+        }
+        _ = try self.codec.deflater(level: self.gzipLevel)
         if let concurrency = self.compressionConcurrency {
             try ConfigurationError.requirePositive(concurrency, "compressionConcurrency")
         }
+    }
+
+    /// The deflate backend and block size this output uses.
+    func deflateSettings() throws(ConfigurationError) -> (backend: DeflateBackend, blockSize: Int) {
+        let backend = try self.codec.deflater(level: self.gzipLevel)
+        return (backend, self.gzipBlockSize ?? backend.defaultBlockSize)
     }
 
     func compresses(_ path: String) -> Bool {

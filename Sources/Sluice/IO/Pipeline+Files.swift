@@ -59,6 +59,7 @@ extension Pipeline where Output == Line {
                     waiter: waiter,
                     follows: follows,
                     budget: budget,
+                    inflate: (try? options.codec.inflater()) ?? .zlib,  // an impossible codec fails the run first
                     logger: logger
                 )
                 defer { reader.close() }
@@ -137,14 +138,21 @@ extension Pipeline where Output == Line {
     public func write(to path: String, options: WriteOptions = WriteOptions()) -> RunnablePipeline<Void> {
         let written: RunnablePipeline<Void>
         if options.compresses(path) {
-            let compressor = GzipBlockCompressor(level: Int32(options.gzipLevel))
-            written = self.gzipBlocks(size: options.gzipBlockSize)
+            // An impossible codec fails the run in `validating` below; the reference backend stands in until then.
+            let (backend, blockSize) = (try? options.deflateSettings()) ?? (.zlib, 128 * 1024)
+            let compressor = GzipBlockCompressor(level: Int32(options.gzipLevel), backend: backend)
+            written = self.gzipBlocks(size: blockSize, dictionaries: !backend.writesMembers)
                 .parallelMap(name: "deflate", concurrency: options.compressionConcurrency, ordered: true) {
                     try compressor.compress($0)
                 }
                 .sink(kind: "write", name: "write", placement: .io) { input in
                     defer { compressor.close() }
-                    try await GzipFileSink.write(input, to: path, synchronize: options.synchronize)
+                    try await GzipFileSink.write(
+                        input,
+                        to: path,
+                        members: backend.writesMembers,
+                        synchronize: options.synchronize
+                    )
                 }
         } else {
             written = self.sink(kind: "write", name: "write", placement: .io) { input in
@@ -159,12 +167,12 @@ extension Pipeline where Output == Line {
     /// A partial block waits for more lines while they keep coming; once its input is idle it goes on when its
     /// oldest line has waited ``RunOptions/maxDelay`` (each block ends with a sync flush, so a short one costs a
     /// little compression, never correctness). Under load blocks fill long before that.
-    func gzipBlocks(size: Int) -> Pipeline<GzipBlock> {
+    func gzipBlocks(size: Int, dictionaries: Bool = true) -> Pipeline<GzipBlock> {
         self.through(kind: "gzip-blocks", name: "gzip-blocks", heldBatches: 2) { graph, _ in
             graph.addBlockBuffers(blockSize: size)
             let budget = graph.bytesInFlight
             return { input, output in
-                var builder = GzipBlockBuilder(size: size, budget: budget)
+                var builder = GzipBlockBuilder(size: size, dictionaries: dictionaries, budget: budget)
                 do {
                     try await input.withFlushTimer { timer in
                         var flush = FlushSchedule(input)
@@ -271,44 +279,88 @@ enum LineFileSink {
     }
 }
 
-/// Joins compressed blocks into one gzip member: header, blocks, an empty final block, CRC32 and length.
+/// Joins compressed blocks into the gzip file: header, blocks, an empty final block, CRC32 and length — or, for
+/// blocks that are whole gzip members (libdeflate's), the members one after the other.
 ///
-/// Each block ends with a sync flush, so whenever the input is idle the writer hands what it has to the system:
-/// a reader of the growing file (`zcat`) then sees every line written so far.
+/// Each block ends with a sync flush (or a member's end), so whenever the input is idle the writer hands what it has
+/// to the system: a reader of the growing file (`zcat`) then sees every line written so far.
 enum GzipFileSink {
-    static func write(_ input: StageInput<CompressedBlock>, to path: String, synchronize: Bool) async throws {
-        let writer = try BufferedFileWriter(path: path)  // blocks: this stage has a thread of its own
-        var crc: UInt32 = 0
-        var length = 0
-        func finish(synchronize: Bool) throws {
-            try writer.write(GzipBlockCompressor.finalBlock)
-            try writer.write(GzipBlockCompressor.trailer(crc: crc, length: length))
-            try writer.close(synchronize: synchronize)
-        }
+    static func write(
+        _ input: StageInput<CompressedBlock>,
+        to path: String,
+        members: Bool,
+        synchronize: Bool
+    ) async throws {
+        let file = try GzipFile(path: path, members: members)  // blocks: this stage has a thread of its own
         var iterator = input.makeAsyncIterator()
         do {
-            try writer.write(GzipBlockCompressor.header)
+            input.countBytes(in: 0, out: try file.begin())
             while true {
-                if iterator.isIdle && writer.hasBuffered {
-                    try writer.flush()
-                }
+                if iterator.isIdle { try file.flush() }
                 guard let batch = try await iterator.next() else { break }
                 var plain = 0
                 var stored = 0
                 for block in batch {
-                    try writer.write(block.bytes)
-                    crc = GzipBlockCompressor.combine(crc, block.crc, secondLength: block.length)
-                    length += block.length
+                    try file.append(block)
                     plain += block.length
                     stored += block.bytes.count
                 }
                 input.countBytes(in: plain, out: stored)
             }
         } catch {
-            // Whatever happened upstream, the file ends as a valid gzip member holding the blocks written.
-            try? finish(synchronize: false)
+            // Whatever happened upstream, the file ends as valid gzip holding the blocks written.
+            if let closing = try? file.finish(synchronize: false) { input.countBytes(in: 0, out: closing) }
             throw error
         }
-        try finish(synchronize: synchronize)
+        input.countBytes(in: 0, out: try file.finish(synchronize: synchronize))
+    }
+}
+
+/// The gzip file ``GzipFileSink`` writes: its framing around the blocks, and their combined CRC32 and length.
+final class GzipFile {
+    private let writer: BufferedFileWriter
+    private let members: Bool
+    private var crc: UInt32 = 0
+    private var length = 0
+    private var wroteBlock = false
+
+    init(path: String, members: Bool) throws {
+        self.writer = try BufferedFileWriter(path: path)
+        self.members = members
+    }
+
+    /// Writes what comes before the blocks; returns its size.
+    func begin() throws -> Int {
+        guard !self.members else { return 0 }
+        try self.writer.write(GzipBlockCompressor.header)
+        return GzipBlockCompressor.header.count
+    }
+
+    func append(_ block: CompressedBlock) throws {
+        try self.writer.write(block.bytes)
+        self.crc = GzipBlockCompressor.combine(self.crc, block.crc, secondLength: block.length)
+        self.length += block.length
+        self.wroteBlock = true
+    }
+
+    /// Hands what is buffered to the system.
+    func flush() throws {
+        if self.writer.hasBuffered { try self.writer.flush() }
+    }
+
+    /// Writes what comes after the blocks and closes the file; returns the size of what it wrote.
+    func finish(synchronize: Bool) throws -> Int {
+        var closing: [UInt8] = []
+        if !self.members {
+            closing = GzipBlockCompressor.finalBlock + GzipBlockCompressor.trailer(crc: self.crc, length: self.length)
+        } else if !self.wroteBlock {
+            // No input: one empty member, so the file is still gzip.
+            closing =
+                GzipBlockCompressor.header + GzipBlockCompressor.finalBlock
+                + GzipBlockCompressor.trailer(crc: 0, length: 0)
+        }
+        try self.writer.write(closing)
+        try self.writer.close(synchronize: synchronize)
+        return closing.count
     }
 }

@@ -9,11 +9,21 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     public let value: Int
     /// What the value must be.
     public let requirement: String
+    /// The offending value as text (for settings that are not numbers, such as a codec).
+    public let valueText: String
 
     init(setting: String, value: Int, requirement: String) {
         self.setting = setting
         self.value = value
         self.requirement = requirement
+        self.valueText = String(value)
+    }
+
+    init(setting: String, text: String, requirement: String) {
+        self.setting = setting
+        self.value = 0
+        self.requirement = requirement
+        self.valueText = text
     }
 
     /// Checks that `value` is at least one.
@@ -24,6 +34,6 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     }
 
     public var description: String {
-        "invalid configuration: \(self.setting) = \(self.value) \(self.requirement)"
+        "invalid configuration: \(self.setting) = \(self.valueText) \(self.requirement)"
     }
 }

@@ -123,6 +123,32 @@ struct CLITests {
         try await Shell.check("gzip -t '\(out)/o.gz'")  // even then, the output is valid
     }
 
+    @Test func codec_forcesOneBackend_andAJobItCannotDoIsAUsageError() async throws {
+        let directory = TemporaryDirectory()
+        let out = directory.path
+        try writeFile(directory.file("in.txt"), sampleText(lines: 5_000))
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(out)/in.gz'")
+        for (codec, level) in [("zlib", 6), ("isal", 1), ("libdeflate", 6), ("automatic", 9)] {
+            let input = codec == "libdeflate" ? "in.txt" : "in.gz"
+            #expect(
+                try await runSluice(
+                    "run cat --codec \(codec) --gzip-level \(level) '\(out)/\(input)' -o '\(out)/\(codec).gz'"
+                ) == 0
+            )
+            try await Shell.check(
+                "gzip -t '\(out)/\(codec).gz' && zcat '\(out)/\(codec).gz' | cmp -s - '\(out)/in.txt'"
+            )
+        }
+        #expect(
+            try await runSluice("run cat --codec isal --gzip-level 6 '\(out)/in.txt' -o '\(out)/x.gz' 2> '\(out)/e1'")
+                == 64
+        )
+        try await Shell.check("grep -q 'isal writes gzip levels 0 to 3 only' '\(out)/e1'")
+        #expect(try await runSluice("run wc --codec libdeflate '\(out)/in.gz' 2> '\(out)/e2'") == 64)
+        try await Shell.check("grep -q 'libdeflate cannot read gzip input' '\(out)/e2'")
+        #expect(try await runSluice("run wc --codec brotli '\(out)/in.txt' 2> /dev/null") == 64)
+    }
+
     @Test func refusesToWriteOverAnInput_alsoThroughAnotherPath() async throws {
         let directory = TemporaryDirectory()
         let input = directory.file("in.txt")

@@ -2,29 +2,65 @@ import Testing
 
 @testable import Sluice
 
-/// Reads `paths` with `Pipeline.lines(from:)` and returns the lines' bytes.
+/// The codecs that read gzip. Every read in the gzip tests runs once with each, and they must agree exactly: the same
+/// lines, and the same error kind at the same offset.
+let readingCodecs: [Codec] = [.zlib, .isal]
+
+/// Reads `paths` with `Pipeline.lines(from:)` once per reading codec and returns the lines' bytes (the same for all).
 func readLines(_ paths: [String], options: ReadOptions = ReadOptions()) async throws -> [[UInt8]] {
-    try await Pipeline.lines(from: paths, options: options)
-        .map { Array($0.bytes) }
-        .collect()
-        .run(RunOptions(computeThreads: 2))
-        .result
+    var results: [[[UInt8]]] = []
+    for codec in readingCodecs {
+        var options = options
+        options.codec = codec
+        results.append(
+            try await Pipeline.lines(from: paths, options: options)
+                .map { Array($0.bytes) }
+                .collect()
+                .run(RunOptions(computeThreads: 2))
+                .result
+        )
+    }
+    let same = results.allSatisfy { $0 == results[0] }
+    #expect(same, "the codecs read different lines: \(results.map(\.count)) lines")
+    return results[0]
 }
 
-/// Reads `paths`, collecting the lines delivered before the run failed, and returns them with the error.
+/// Reads `paths` once per reading codec, collecting the lines delivered before the run failed, and returns them with
+/// the error (zlib's; every codec must deliver the same lines and fail the same way).
 func readUntilFailure(
     _ paths: [String],
     maxRecordBytes: Int = ReadOptions().maxRecordBytes
 ) async -> (lines: [[UInt8]], error: (any Error)?) {
-    let delivered = Collector<[UInt8]>()
-    do {
-        _ = try await Pipeline.lines(from: paths, options: ReadOptions(maxRecordBytes: maxRecordBytes))
+    var outcomes: [(lines: [[UInt8]], error: (any Error)?)] = []
+    for codec in readingCodecs {
+        let delivered = Collector<[UInt8]>()
+        do {
+            _ = try await Pipeline.lines(
+                from: paths,
+                options: ReadOptions(maxRecordBytes: maxRecordBytes, codec: codec)
+            )
             .forEach { delivered.append(Array($0.bytes)) }
             .run(RunOptions(batch: BatchLimits(maxRecords: 64), computeThreads: 2))
-        return (delivered.all, nil)
-    } catch {
-        return (delivered.all, error)
+            outcomes.append((delivered.all, nil))
+        } catch {
+            outcomes.append((delivered.all, error))
+        }
     }
+    for (codec, outcome) in zip(readingCodecs, outcomes).dropFirst() {
+        let same = outcome.lines == outcomes[0].lines
+        #expect(same, "\(codec) delivered \(outcome.lines.count) lines, zlib \(outcomes[0].lines.count)")
+        #expect(describe(outcome.error) == describe(outcomes[0].error), "\(codec) failed otherwise than zlib")
+    }
+    return outcomes[0]
+}
+
+/// A read error as the codecs must agree on it: its kind, file and offset.
+func describe(_ error: (any Error)?) -> String {
+    guard let error else { return "no error" }
+    if let file = (error as? PipelineError)?.underlying as? FileError ?? error as? FileError {
+        return "\(file.code) \(file.path) \(file.offset.map(String.init) ?? "-")"
+    }
+    return String(describing: type(of: error))
 }
 
 @Suite("Reading gzip", .timeLimit(.minutes(2)))

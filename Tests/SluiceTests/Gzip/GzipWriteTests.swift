@@ -16,17 +16,28 @@ struct GzipWriteTests {
         try await Shell.check("gzip -dc '\(directory.file("out.gz"))' | cmp -s - '\(directory.file("in.txt"))'")
     }
 
-    @Test(arguments: [1, 6, 9])
-    func gzipOutput_isWithinOnePercentOfGzipsSize(level: Int) async throws {
+    @Test(arguments: [
+        (Codec.automatic, 1, 1), (.automatic, 4, 4), (.automatic, 6, 6), (.automatic, 9, 9), (.zlib, 1, 1),
+        (.zlib, 6, 6), (.isal, 3, 1),
+    ])
+    func gzipOutput_isNoLargerThanGzips(codec: Codec, level: Int, gzipLevel: Int) async throws {
+        // The sample access log that ships in the repository (6 MB): libdeflate's independent 512 KiB blocks compress
+        // it no larger than gzip at the same level, nor does ISA-L at level 1; zlib's blocks primed with 32 KiB cost
+        // under 1%. ISA-L's levels 2 and 3 trade ratio for speed: no larger than gzip -1.
+        let sample = #filePath.split(separator: "/").dropLast(4).joined(separator: "/")
         let directory = TemporaryDirectory()
-        try writeFile(directory.file("in.txt"), sampleText(lines: 100_000, seed: 7))
+        try await Shell.check("zcat '/\(sample)/Pipelines/Samples/access.log.gz' > '\(directory.file("in.txt"))'")
         try await Pipeline.lines(from: [directory.file("in.txt")])
-            .write(to: directory.file("ours.gz"), options: WriteOptions(gzipLevel: level))
+            .write(to: directory.file("ours.gz"), options: WriteOptions(gzipLevel: level, codec: codec))
             .run(RunOptions(computeThreads: 2))
-        try await Shell.check("gzip -\(level) -c '\(directory.file("in.txt"))' > '\(directory.file("theirs.gz"))'")
+        try await Shell.check("gzip -\(gzipLevel) -c '\(directory.file("in.txt"))' > '\(directory.file("theirs.gz"))'")
         let ours = try readFile(directory.file("ours.gz")).count
         let theirs = try readFile(directory.file("theirs.gz")).count
-        #expect(Double(ours) <= Double(theirs) * 1.01, "level \(level): \(ours) vs gzip's \(theirs)")
+        let allowance = codec == .zlib ? 1.01 : 1.0
+        #expect(
+            Double(ours) <= Double(theirs) * allowance,
+            "\(codec) -\(level): \(ours) vs gzip -\(gzipLevel): \(theirs)"
+        )
     }
 
     @Test func plainOutput_isByteForByteTheInput_crlfAndInvalidUTF8Included() async throws {
@@ -124,8 +135,7 @@ struct GzipWriteTests {
             .run(RunOptions(computeThreads: 2))
         let size = try readFile(directory.file("out.gz")).count
         #expect(report[stage: "write"]?.bytesIn == text.count)
-        // The header, final block and trailer are written at close: 20 bytes the per-batch count leaves out.
-        #expect(report[stage: "write"]?.bytesOut == size - 20)
+        #expect(report[stage: "write"]?.bytesOut == size)
         #expect(report.stages.map(\.name) == ["read", "lines", "gzip-blocks", "deflate", "write"])
     }
 
