@@ -8,6 +8,7 @@ missing=()
 command -v pigz >/dev/null 2>&1 || missing+=(pigz)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+command -v igzip >/dev/null 2>&1 || missing+=(isal)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi

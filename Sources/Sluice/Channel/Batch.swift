@@ -112,13 +112,33 @@ public struct Batch<Record: Sendable>: Sendable {
         }
     }
 
-    /// The number of bytes of the record at `index`, for records that know their size (`measure`).
-    @inlinable
-    func byteCount(at index: Int, measure: (Record) -> Int) -> Int {
-        switch self.storage {
-        case .rows(let records): return measure(records[index])
-        case .lines(let columns): return columns.slots[index].count
+    /// The ranges of records that make batches within `limits` (bytes counted with `measure`, for records that
+    /// know their size), in order; one range if the whole batch is within them.
+    func ranges(within limits: BatchLimits, measure: ((Record) -> Int)?) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var bytes = 0
+        func add(_ index: Int, size: Int) {
+            if index > start && (index - start == limits.maxRecords || bytes + size > limits.maxBytes) {
+                ranges.append(start..<index)
+                start = index
+                bytes = 0
+            }
+            bytes += size
         }
+        // One switch for the whole batch: a switch per record would copy the storage, and count references, each time.
+        switch self.storage {
+        case .rows(let records):
+            for index in records.indices {
+                add(index, size: measure?(records[index]) ?? 0)
+            }
+        case .lines(let columns):
+            for index in columns.slots.indices {
+                add(index, size: columns.slots[index].count)
+            }
+        }
+        ranges.append(start..<self.count)
+        return ranges
     }
 }
 

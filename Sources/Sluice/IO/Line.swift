@@ -74,14 +74,17 @@ public struct Line: Sendable {
 
     /// Whether the line contains the byte string `needle` (an empty needle is always contained).
     public func contains(_ needle: some Collection<UInt8>) -> Bool {
-        let needle = Array(needle)
+        // A contiguous needle (an array, a string's UTF-8) is searched in place: no copy per line.
+        if let found = needle.withContiguousStorageIfAvailable({ self.contains(UnsafeRawBufferPointer($0)) }) {
+            return found
+        }
+        return Array(needle).withUnsafeBytes { self.contains($0) }
+    }
+
+    private func contains(_ needle: UnsafeRawBufferPointer) -> Bool {
         guard !needle.isEmpty else { return true }
         guard needle.count <= self.count else { return false }
-        return self.withUnsafeBytes { haystack in
-            needle.withUnsafeBytes { needle in
-                Self.find(needle, in: haystack)
-            }
-        }
+        return self.withUnsafeBytes { haystack in Self.find(needle, in: haystack) }
     }
 
     /// `memchr` to the next candidate, then a cheap check of the last byte, then `memcmp` (glibc's `memmem` is not

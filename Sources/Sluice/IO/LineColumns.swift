@@ -27,23 +27,23 @@ struct LineColumns: Sendable {
 
     /// Calls `body` with each line and its index, in order.
     ///
-    /// One ``Line`` moves over the slots, taking a new buffer only when the slot's buffer changes, and is lent to
-    /// `body`: reading a batch costs no reference count per line (a `Line` made per slot would cost two).
+    /// Reading a batch this way costs no reference count per line (a `Line` returned by `self[index]` costs two).
     @inlinable
     func forEachLine(_ body: (Int, Line) throws -> Void) rethrows {
-        var current: Int32 = -1
-        var line = Line(storage: [], start: 0, end: 0)
-        for index in self.slots.indices {
-            let slot = self.slots[index]
-            if slot.buffer != current {
-                current = slot.buffer
-                line.storage = self.buffers[Int(slot.buffer)].bytes
-            }
-            line.start = slot.start
-            line.end = slot.end
-            line.number = slot.number
-            line.source = slot.source
-            try body(index, line)
+        var index = 0
+        while index < self.slots.count {
+            // The slots of one buffer in a row share one reference to it; each line built from that borrowed
+            // reference is lent to `body`, with no reference count of its own.
+            let buffer = self.slots[index].buffer
+            let storage = self.buffers[Int(buffer)].bytes
+            repeat {
+                let slot = self.slots[index]
+                try body(
+                    index,
+                    Line(storage: storage, start: slot.start, end: slot.end, number: slot.number, source: slot.source)
+                )
+                index += 1
+            } while index < self.slots.count && self.slots[index].buffer == buffer
         }
     }
 

@@ -255,26 +255,9 @@ public final class StageOutput<Record: Sendable> {
     }
 
     private func chunks(of batch: Batch<Record>) -> [Batch<Record>] {
-        var chunks: [Batch<Record>] = []
-        var start = 0
-        var bytes = 0
-        let measure = self.sizer.measure
-        for index in 0..<batch.count {
-            let size = measure.map { batch.byteCount(at: index, measure: $0) } ?? 0
-            let full = index - start == self.batchLimits.maxRecords || bytes + size > self.batchLimits.maxBytes
-            if index > start && full {
-                chunks.append(batch.slice(start..<index))
-                start = index
-                bytes = 0
-            }
-            bytes += size
-        }
-        if start == 0 {
-            chunks.append(batch)  // within the limits: sent as it is
-        } else {
-            chunks.append(batch.slice(start..<batch.count))
-        }
-        return chunks
+        let ranges = batch.ranges(within: self.batchLimits, measure: self.sizer.measure)
+        guard ranges.count > 1 else { return [batch] }  // within the limits: sent as it is
+        return ranges.map { batch.slice($0) }
     }
 }
 
