@@ -22,7 +22,7 @@ final class GzipDecoder {
     /// Reads the file's stored bytes again from an offset (up to `chunkSize` of them; none at its end).
     private let reread: ((Int) throws(FileError) -> [UInt8])?
     private let chunkSize: Int
-    /// Bytes decoded from the current member, and the last 8 bytes of input consumed (a member's trailer, once it
+    /// Bytes decoded from the current member, and the last bytes of input consumed (a member's trailer, once it
     /// ends), for the ISIZE check ISA-L leaves to its caller.
     private var memberOutput = 0
     private var lastInput: [UInt8] = []
@@ -110,8 +110,9 @@ final class GzipDecoder {
                 self.memberOutput = 0
                 if self.backend == .isal && input.count - used > 3 && input[used + 3] & 0xE0 != 0 {
                     // Reserved header flags, which ISA-L ignores and zlib refuses: zlib tells.
+                    let failure = self.verdictOfZlib(otherwise: self.headerFailure())
                     self.flushPartialChunk()
-                    throw self.verdictOfZlib(otherwise: self.headerFailure())
+                    throw failure
                 }
             }
             let step = UnsafeRawBufferPointer(rebasing: input[used...])
@@ -268,17 +269,20 @@ final class GzipDecoder {
         }
     }
 
-    /// Keeps the last 8 bytes of input consumed.
+    /// Keeps the last 16 bytes of input consumed: a member's trailer, even after up to 8 bytes read past it are
+    /// given back.
     private func remember(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
-        self.lastInput.append(contentsOf: bytes.suffix(8))
-        if self.lastInput.count > 8 { self.lastInput.removeFirst(self.lastInput.count - 8) }
+        self.lastInput.append(contentsOf: bytes.suffix(16))
+        if self.lastInput.count > 16 { self.lastInput.removeFirst(self.lastInput.count - 16) }
     }
 
     /// At the end of a member decoded by ISA-L (which checks its CRC32): its ISIZE against the bytes decoded.
     private func checkLength() -> FileError? {
-        guard self.lastInput.count == 8 else { return nil }
-        let size = self.lastInput[4...].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
+        guard self.lastInput.count >= 8 else { return nil }
+        let size = self.lastInput.suffix(4).enumerated().reduce(UInt32(0)) {
+            $0 | UInt32($1.element) << (8 * $1.offset)
+        }
         guard size != UInt32(truncatingIfNeeded: self.memberOutput) else { return nil }
         return self.verdictOfZlib(
             otherwise: FileError(
