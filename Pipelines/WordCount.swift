@@ -34,19 +34,44 @@ public enum WordCount: ReadyPipeline {
     }
 
     static func words(in line: Line) -> Int {
-        line.withUnsafeBytes { bytes in
-            // Branch-free (text mixes spaces and letters too irregularly for branches to be predicted), and with no
-            // table: a shared table is an array whose reference counting, per line and across workers, cost more
-            // than the counting.
-            var words = 0
-            var inWord = 0
-            for byte in bytes {
-                let isSpace = byte == 0x20 || byte &- 0x09 < 5 ? 1 : 0
-                let isPrintable = byte &- 0x21 < 0x5e ? 1 : 0
-                words &+= isPrintable & (inWord ^ 1)
-                inWord = isPrintable | (inWord & (isSpace ^ 1))
-            }
-            return words
+        line.withUnsafeBytes { bytes in Self.words(in: bytes) }
+    }
+
+    /// The words of `bytes`: eight bytes at a time while they are all ASCII white space or printable (a word starts
+    /// at a printable byte after a space or the start), byte by byte from the first other byte on.
+    static func words(in bytes: UnsafeRawBufferPointer) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let lows: UInt64 = 0x7f7f_7f7f_7f7f_7f7f
+        var words = 0
+        var index = 0
+        var previousPrintable: UInt64 = 0  // 0x80 when the byte before `index` is printable
+        while index + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            guard word & highs == 0 else { break }  // a byte ≥ 0x80: neither space nor printable
+            // Per byte, a flag in its high bit; no carry crosses bytes, as every byte is below 0x80.
+            let atLeast21 = (word &+ 0x5f * ones) & highs
+            let isDelete = (word &+ ones) & highs
+            let printable = atLeast21 & ~isDelete
+            let spaces = ~(((word ^ 0x20 * ones) & lows) &+ lows | (word ^ 0x20 * ones)) & highs
+            let tabToReturn = (word &+ 0x77 * ones) & ~(word &+ 0x72 * ones) & highs
+            // Control bytes other than \t…\r, and DEL, neither start nor end a word: the careful loop handles them.
+            guard (~atLeast21 & ~spaces & ~tabToReturn & highs) | isDelete == 0 else { break }
+            let before = (printable << 8) | previousPrintable
+            words &+= (printable & ~before).nonzeroBitCount
+            previousPrintable = printable >> 56
+            index += 8
         }
+        var inWord = previousPrintable != 0 ? 1 : 0
+        while index < bytes.count {
+            // Branch-free: text mixes spaces and letters too irregularly for branches to be predicted.
+            let byte = bytes[index]
+            let isSpace = byte == 0x20 || byte &- 0x09 < 5 ? 1 : 0
+            let isPrintable = byte &- 0x21 < 0x5e ? 1 : 0
+            words &+= isPrintable & (inWord ^ 1)
+            inWord = isPrintable | (inWord & (isSpace ^ 1))
+            index += 1
+        }
+        return words
     }
 }

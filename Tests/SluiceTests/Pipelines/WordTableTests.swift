@@ -1,6 +1,7 @@
-import Pipelines
 import Sluice
 import Testing
+
+@testable import Pipelines
 
 @Suite("WordTable")
 struct WordTableTests {
@@ -63,5 +64,42 @@ struct WordTableTests {
         let top = table.top(4).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
         #expect(top == ["3 b", "2 a", "1 c", "1 yy"])
         #expect(table.top(0).isEmpty)
+    }
+}
+
+@Suite("wc's word count")
+struct WordCountTests {
+    /// GNU wc's rule in the C locale, one byte at a time, as the reference.
+    private func reference(_ bytes: [UInt8]) -> Int {
+        var words = 0
+        var inWord = false
+        for byte in bytes {
+            if byte == 0x20 || (0x09...0x0d).contains(byte) {
+                inWord = false
+            } else if (0x21...0x7e).contains(byte) && !inWord {
+                words += 1
+                inWord = true
+            }
+        }
+        return words
+    }
+
+    @Test func eightBytesAtATime_countsAsGnuWcDoes_onRandomBytes() {
+        // Mostly letters and spaces (the fast path), with tabs, controls, DEL and bytes ≥ 0x80 sprinkled in at
+        // every position, so both paths and the switch between them are covered.
+        var generator = SplitMix(seed: 3)
+        let alphabet: [UInt8] =
+            Array("abc XY  z\t\r\n".utf8) + [0x00, 0x01, 0x0b, 0x1f, 0x7e, 0x7f, 0x80, 0xc3, 0xff, 0x21]
+        for length in 0..<200 {
+            for _ in 0..<20 {
+                let bytes = (0..<length).map { _ in
+                    generator.next() % 10 == 0
+                        ? alphabet[Int(generator.next() % UInt64(alphabet.count))]
+                        : alphabet[Int(generator.next() % 9)]
+                }
+                let counted = bytes.withUnsafeBytes { WordCount.words(in: $0) }
+                #expect(counted == self.reference(bytes), "\(bytes)")
+            }
+        }
     }
 }
