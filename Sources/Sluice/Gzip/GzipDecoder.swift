@@ -87,7 +87,7 @@ final class GzipDecoder {
         self.isal.deallocate()
     }
 
-    /// Whether zlib may still hold decoded output for input already given: the last call stopped because a chunk
+    /// Whether the backend may still hold decoded output for input already given: the last call stopped because a chunk
     /// was full. Call ``decode(_:)`` again (with more input, or none) before ``finish()``.
     private(set) var isHoldingOutput = false
 

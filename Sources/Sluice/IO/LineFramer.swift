@@ -53,12 +53,17 @@ struct LineFramer {
         self.currentBytes = 0
     }
 
+    /// Whether a line of `length` bytes would take the current batch past the limits (a batch always takes one).
+    @inline(__always)
+    private func isFull(adding length: Int) -> Bool {
+        self.current.slots.count == self.limits.maxRecords
+            || (self.currentBytes + length > self.limits.maxBytes && !self.current.slots.isEmpty)
+    }
+
     /// Adds one line's slot to the current batch, cutting it first if the line would take it past the limits.
     private mutating func append(_ slot: LineSlot, buffer: LineBuffer) {
         let count = slot.end - slot.start
-        if self.current.slots.count == self.limits.maxRecords
-            || (self.currentBytes + count > self.limits.maxBytes && !self.current.slots.isEmpty)
-        {
+        if self.isFull(adding: count) {
             self.cutBatch()
         }
         var slot = slot
@@ -93,16 +98,12 @@ struct LineFramer {
             // The lines inside the chunk: the hot loop. The chunk's buffer joins the current batch with its first
             // line there, and again after each cut.
             var bufferIndex: Int32 = -1
-            let maxRecords = self.limits.maxRecords
-            let maxBytes = self.limits.maxBytes
             while start < count, let end = Self.newline(in: base, from: start, to: count) {
                 let length = end - start
                 if length > self.maxRecordBytes {
                     try self.check(length: length, at: chunk.offset + start, in: chunk.path)
                 }
-                if self.current.slots.count == maxRecords
-                    || (self.currentBytes + length > maxBytes && !self.current.slots.isEmpty)
-                {
+                if self.isFull(adding: length) {
                     self.cutBatch()
                     bufferIndex = -1
                 }

@@ -338,9 +338,10 @@ final class GzipFile {
 
     func append(_ block: CompressedBlock) throws {
         try self.writer.write(block.bytes)
+        self.wroteBlock = true
+        guard !self.members else { return }  // a member carries its own CRC32 and length
         self.crc = GzipBlockCompressor.combine(self.crc, block.crc, secondLength: block.length)
         self.length += block.length
-        self.wroteBlock = true
     }
 
     /// Hands what is buffered to the system.
