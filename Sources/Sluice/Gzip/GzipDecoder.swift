@@ -8,10 +8,13 @@ import CZlib
 /// Decoded bytes come out in chunks of `chunkSize` (the last one may be shorter) through ``takeChunks()``.
 ///
 /// Two backends inflate: zlib, the reference, and ISA-L, 2–3× as fast. They give the same records and the same
-/// errors: when ISA-L rejects a member (or sees what it would let pass and zlib would not: reserved header flags,
-/// a wrong ISIZE), the member is decoded again from its start by zlib, reading the file again through `reread`,
-/// and zlib's verdict — its error kind and compressed offset, and any output it made beyond ISA-L's — is the one
-/// reported. Input that cannot be read twice (a pipe) gets ISA-L's own verdict, mapped to the same kinds.
+/// errors. A member whose header ISA-L would not check as zlib does (reserved flags, a header CRC) is decoded by
+/// zlib. When ISA-L rejects a member (or a wrong ISIZE, which it leaves to its caller), the member is decoded again
+/// from its start by zlib, reading the file again through `reread`, and zlib's verdict — its error kind and compressed
+/// offset, and any output it made beyond ISA-L's — is the one reported. ISA-L is laxer than zlib about some damaged
+/// deflate data (a Huffman code zlib refuses): it may decode a few bytes of such a member past the point where zlib
+/// stops, before the error. Input that cannot be read twice (a pipe) gets ISA-L's own verdict, mapped to the same
+/// kinds.
 ///
 /// - Important: Every call does CPU work in the codec: call it from a stage on a thread of its own or a pool.
 final class GzipDecoder {
@@ -30,6 +33,10 @@ final class GzipDecoder {
     private(set) var consumed = 0
     /// Where the current member started, in the file.
     private var memberStart = 0
+    /// The backend decoding the current member: zlib for a member with a header ISA-L would not check.
+    private var memberBackend: InflateBackend
+    /// A member's first bytes, kept (by the ISA-L path) until its header flags are known.
+    private var memberHead: [UInt8] = []
     private var members = 0
     private var inMember = false
     private var output: [UInt8] = []
@@ -47,6 +54,7 @@ final class GzipDecoder {
         self.path = path
         self.chunkSize = chunkSize
         self.backend = backend
+        self.memberBackend = backend
         self.reread = reread
         self.stream = .allocate(capacity: 1)
         self.stream.initialize(to: z_stream())
@@ -101,29 +109,44 @@ final class GzipDecoder {
     ///   a member. Everything decoded before the problem is in ``takeChunks()`` first.
     func decode(_ input: UnsafeRawBufferPointer) throws(FileError) -> Int {
         var used = 0
-        while (used < input.count || self.isHoldingOutput) && self.ready.isEmpty {
+        while (used < input.count || self.isHoldingOutput || self.memberHead.count == 4) && self.ready.isEmpty {
             if !self.inMember {
-                guard used < input.count else { break }
-                // A new member starts here; the backend checks its magic bytes and flags.
-                self.inMember = true
-                self.memberStart = self.consumed
-                self.memberOutput = 0
-                if self.backend == .isal && input.count - used > 3 && input[used + 3] & 0xE0 != 0 {
-                    // Reserved header flags, which ISA-L ignores and zlib refuses: zlib tells.
-                    let failure = self.verdictOfZlib(otherwise: self.headerFailure())
-                    self.flushPartialChunk()
-                    throw failure
+                guard used < input.count || self.memberHead.count == 4 else { break }
+                if self.backend == .isal && (!self.memberHead.isEmpty || input.count - used < 4) {
+                    // The member's flags are not in sight yet (input that arrives a few bytes at a time): keep its
+                    // first bytes until they are.
+                    let taken = min(4 - self.memberHead.count, input.count - used)
+                    self.memberHead.append(contentsOf: input[used..<(used + taken)])
+                    used += taken
+                    guard self.memberHead.count == 4 else { break }
+                    self.startMember(decodedBy: self.backend(forFlags: self.memberHead[3]))
+                } else {
+                    let flags = self.backend == .isal ? input[used + 3] : 0
+                    self.startMember(decodedBy: self.backend(forFlags: flags))
                 }
             }
-            let step = UnsafeRawBufferPointer(rebasing: input[used...])
-            let (count, outcome) = self.backend == .zlib ? self.inflateWithZlib(step) : self.inflateWithIsal(step)
-            used += count
-            self.consumed += count
+            let count: Int
+            let outcome: Outcome
+            if !self.memberHead.isEmpty {
+                // The member's first bytes, kept while its flags were not in sight, go to the backend first, joined
+                // to the input after them (a copy, once per member whose start came in pieces).
+                let joined = self.memberHead + input[used...]
+                (count, outcome) = joined.withUnsafeBytes { self.inflate($0) }
+                let fromHead = min(count, self.memberHead.count)
+                self.memberHead.removeFirst(fromHead)
+                used += count - fromHead
+                self.consumed += count
+            } else {
+                let step = UnsafeRawBufferPointer(rebasing: input[used...])
+                (count, outcome) = self.inflate(step)
+                used += count
+                self.consumed += count
+            }
             switch outcome {
             case .more:
                 continue
             case .memberEnd:
-                if self.backend == .isal, let failure = self.checkLength() {
+                if self.memberBackend == .isal, let failure = self.checkLength() {
                     self.flushPartialChunk()
                     throw failure
                 }
@@ -140,10 +163,42 @@ final class GzipDecoder {
         return used
     }
 
+    /// The backend for a member whose header flags are `flags`. zlib decodes a member with reserved flags (which
+    /// ISA-L ignores and zlib refuses, so zlib tells what is wrong) or with a header CRC (FHCRC: ISA-L refuses a good
+    /// one when the header comes in pieces — found by the fuzzer; such members are rare).
+    private func backend(forFlags flags: UInt8) -> InflateBackend {
+        flags & 0xE2 != 0 ? .zlib : self.backend
+    }
+
+    /// Starts a member at the current offset, decoded by `backend`.
+    private func startMember(decodedBy backend: InflateBackend) {
+        self.inMember = true
+        self.memberStart = self.consumed
+        self.memberOutput = 0
+        self.memberBackend = backend
+    }
+
+    /// One inflate step of the current member by its backend.
+    private func inflate(_ input: UnsafeRawBufferPointer) -> (used: Int, outcome: Outcome) {
+        self.memberBackend == .zlib ? self.inflateWithZlib(input) : self.inflateWithIsal(input)
+    }
+
     /// Ends decoding at the end of the file.
     ///
     /// - Throws: ``FileError`` with ``FileError/Code/truncatedGzip`` if the file ends inside a member.
     func finish() throws(FileError) {
+        if !self.inMember && !self.memberHead.isEmpty {
+            // Fewer than four bytes of a last member: zlib tells what they are (not gzip, or a member cut short).
+            self.startMember(decodedBy: .zlib)
+            let head = self.memberHead
+            self.memberHead = []
+            let (count, outcome) = head.withUnsafeBytes { self.inflateWithZlib($0) }
+            self.consumed += count
+            if case .failed(let failure) = outcome {
+                self.flushPartialChunk()
+                throw failure
+            }
+        }
         if self.inMember {
             let truncated = FileError(
                 code: .truncatedGzip,
@@ -153,7 +208,7 @@ final class GzipDecoder {
             )
             // ISA-L keeps some decoded bytes to itself until it sees more input, and waits for a whole header
             // where zlib already refuses two bytes that are not gzip's magic: zlib tells what a cut member holds.
-            let failure = self.backend == .isal ? self.verdictOfZlib(otherwise: truncated) : truncated
+            let failure = self.memberBackend == .isal ? self.verdictOfZlib(otherwise: truncated) : truncated
             self.flushPartialChunk()
             throw failure
         }
@@ -242,7 +297,8 @@ final class GzipDecoder {
                 self.isal.pointee.avail_out = UInt32(before.output)
                 return isal_inflate(self.isal)
             }
-            let taken = before.input - Int(self.isal.pointee.avail_in)
+            // After some errors ISA-L leaves `avail_in` meaningless (seen: past the input's end): keep it in bounds.
+            let taken = min(max(before.input - Int(self.isal.pointee.avail_in), 0), before.input)
             self.remember(UnsafeRawBufferPointer(rebasing: input[used..<(used + taken)]))
             used += taken
             let produced = before.output - Int(self.isal.pointee.avail_out)
@@ -414,6 +470,9 @@ final class GzipDecoder {
                             "ISA-L refused gzip member \(self.members + 1), which zlib reads: read with --codec zlib"
                     )
                 default:
+                    // ISA-L may have written a little past the point where zlib stops (the bytes of a match whose
+                    // distance reaches before the member): those bytes, still waiting to be handed out, go.
+                    self.dropPendingOutput(handedOut - decoded)
                     return self.error(for: status, in: stream, memberStart: self.memberStart)
                 }
             }
@@ -441,6 +500,28 @@ final class GzipDecoder {
                 self.ready.append(self.output)
                 self.output = Self.makeBuffer(self.chunkSize)
                 self.outputCount = 0
+            }
+        }
+    }
+
+    /// Takes back the last `count` decoded bytes, as far as they were not handed out yet.
+    private func dropPendingOutput(_ count: Int) {
+        var excess = count
+        while excess > 0 {
+            if self.outputCount > 0 {
+                let dropped = min(excess, self.outputCount)
+                self.outputCount -= dropped
+                self.memberOutput -= dropped
+                excess -= dropped
+            } else if var last = self.ready.popLast() {
+                // A full chunk made in this call: it becomes the partial chunk being filled again.
+                let dropped = min(excess, last.count)
+                last.removeLast(dropped)
+                self.memberOutput -= dropped
+                excess -= dropped
+                self.appendOutput(last[...])
+            } else {
+                return
             }
         }
     }

@@ -1,0 +1,92 @@
+// The line framer on any bytes, cut into chunks anywhere, under any batch limits and record limit.
+//
+// Properties: the lines are exactly the input split on `\n` (a last line without one included), numbered from 1,
+// each batch within the limits; a line over the record limit is a `recordTooLong` error at that line's offset, after
+// every line before it.
+import FuzzSupport
+
+@testable import Sluice
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    let data = fuzzInput(start, count)
+    guard data.count >= 3 else { return 0 }
+    // The first three bytes choose the limits and where chunks are cut; the rest is the text.
+    let maxRecordBytes = Int(data[0] % 64) + 1
+    let limits = BatchLimits(maxRecords: Int(data[1] % 8) + 1, maxBytes: Int(data[1] / 8) + 1)
+    let cutEvery = Int(data[2] % 32) + 1
+    let text = Array(data[3...])
+
+    // What the lines must be.
+    var expected: [ArraySlice<UInt8>] = []
+    var offsets: [Int] = []
+    var lineStart = 0
+    for (index, byte) in text.enumerated() where byte == UInt8(ascii: "\n") {
+        expected.append(text[lineStart..<index])
+        offsets.append(lineStart)
+        lineStart = index + 1
+    }
+    if lineStart < text.count {
+        expected.append(text[lineStart...])
+        offsets.append(lineStart)
+    }
+    let tooLong = expected.firstIndex { $0.count > maxRecordBytes }
+
+    var framer = LineFramer(maxRecordBytes: maxRecordBytes, limits: limits)
+    var lines: [[UInt8]] = []
+    var failure: FileError?
+    func collect() {
+        for batch in framer.takeBatches() {
+            let records = Batch<Line>(columns: batch).records
+            fuzzCheck(!records.isEmpty && records.count <= limits.maxRecords, "a batch of \(records.count) lines")
+            let bytes = records.reduce(0) { $0 + $1.bytes.count }
+            fuzzCheck(records.count == 1 || bytes <= limits.maxBytes, "a batch of \(bytes) bytes over the limit")
+            for line in records {
+                fuzzCheck(line.lineNumber == lines.count + 1, "line \(line.lineNumber) after \(lines.count) lines")
+                fuzzCheck(line.sourcePath == "fuzz", "a line from \(line.sourcePath ?? "nowhere")")
+                lines.append(Array(line.bytes))
+            }
+        }
+    }
+    var offset = 0
+    repeat {
+        let end = min(offset + cutEvery, text.count)
+        let chunk = ByteChunk(
+            buffer: LineBuffer(Array(text[offset..<end]), budget: nil),
+            path: "fuzz",
+            offset: offset,
+            endOfFile: end == text.count
+        )
+        do {
+            try framer.frame(chunk)
+        } catch let error as FileError {
+            failure = error
+        } catch {
+            fuzzFailure("not a FileError: \(error)")
+        }
+        collect()
+        offset = end
+    } while offset < text.count && failure == nil
+
+    if let tooLong {
+        fuzzCheck(
+            failure?.code == .recordTooLong,
+            "line \(tooLong + 1) is too long but framing gave \(String(describing: failure))"
+        )
+        fuzzCheck(
+            failure?.offset == offsets[tooLong],
+            "too long at \(offsets[tooLong]), reported at \(failure?.offset ?? -1)"
+        )
+        fuzzCheck(lines.count <= tooLong, "\(lines.count) lines came out before line \(tooLong + 1), which is too long")
+        fuzzCheck(
+            lines.elementsEqual(expected.prefix(lines.count).map(Array.init)),
+            "the lines before the long one differ"
+        )
+    } else {
+        fuzzCheck(failure == nil, "framing failed: \(String(describing: failure))")
+        fuzzCheck(lines.elementsEqual(expected.map(Array.init)), "\(lines.count) lines, expected \(expected.count)")
+    }
+    return 0
+}
+
+runFuzzer { fuzz($0, $1) }
