@@ -33,6 +33,15 @@ struct Run: AsyncParsableCommand {
     @Argument(help: "Input files; `-` is standard input (the default).")
     var inputs: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "Also read the inputs named in this file, one path per line (`-`: standard input), after any given as "
+                + "arguments: for lists of thousands of files.",
+            valueName: "file"
+        )
+    )
+    var filesFrom: String?
+
     @Option(name: .shortAndLong, help: "The output file (a .gz name means gzip); `-` is standard output.")
     var output = "-"
 
@@ -97,8 +106,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "What parsing stages do with a malformed record: stop, skip or dead-letter.")
     var onError = OnError.stop
 
-    @Option(help: "The NDJSON file malformed records go to, with --on-error dead-letter.")
+    @Option(help: "The NDJSON file malformed records go to, with --on-error dead-letter (emptied when the run starts).")
     var deadLetter: String?
+
+    @Flag(help: "Append to the --dead-letter file instead of emptying it when the run starts.")
+    var appendDeadLetters = false
 
     @Flag(help: "Print a per-stage table on standard error at the end, naming the bottleneck.")
     var stats = false
@@ -142,6 +154,9 @@ struct Run: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("--\(name) must be at least 1")
         }
+        if self.filesFrom == "-" && self.inputs.contains("-") {
+            throw ValidationError("--files-from - reads the list from standard input, which cannot also be an input")
+        }
         if self.onError == .deadLetter && self.deadLetter == nil {
             throw ValidationError("--on-error dead-letter needs --dead-letter FILE")
         }
@@ -149,7 +164,8 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--codec isal writes gzip levels 0 to 3 only, not \(self.gzipLevel)")
         }
         if self.codec.codec == .libdeflate {
-            let unreadable = self.inputs.isEmpty ? "-" : self.inputs.first { $0 == "-" || Self.isGzip($0) }
+            let unreadable =
+                self.inputs.isEmpty && self.filesFrom == nil ? "-" : self.inputs.first { $0 == "-" || Self.isGzip($0) }
             if let unreadable {
                 throw ValidationError(
                     "--codec libdeflate cannot read gzip input ('\(unreadable)'): it inflates whole buffers only; "
@@ -158,7 +174,7 @@ struct Run: AsyncParsableCommand {
             }
         }
         if self.follow {
-            if self.inputs.isEmpty || self.inputs.contains("-") {
+            if (self.inputs.isEmpty && self.filesFrom == nil) || self.inputs.contains("-") {
                 throw ValidationError("--follow needs files: standard input ('-') cannot be followed")
             }
             for input in self.inputs where Self.isGzip(input) {
@@ -181,7 +197,17 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         guard let pipeline = PipelineRegistry.named(self.pipeline) else { throw ExitCode.validationFailure }
-        let inputs = self.inputs.isEmpty ? ["-"] : self.inputs
+        var inputs = self.inputs
+        if let list = self.filesFrom {
+            do {
+                inputs += try await Self.paths(listedIn: list)
+            } catch {
+                Self.printError("cannot read the list of inputs: \(error)")
+                throw ExitCode.failure
+            }
+        } else if inputs.isEmpty {
+            inputs = ["-"]
+        }
         if let input = Self.input(inputs, sameAs: self.output) {
             Self.printError(
                 "refusing to write the output over the input '\(input)' (the same file as '\(self.output)')"
@@ -208,7 +234,8 @@ struct Run: AsyncParsableCommand {
             switch self.onError {
             case .stop: .stop
             case .skip: .skip
-            case .deadLetter: .deadLetter(.file(self.deadLetter ?? "dead-letters.ndjson"))
+            case .deadLetter:
+                .deadLetter(.file(self.deadLetter ?? "dead-letters.ndjson", append: self.appendDeadLetters))
             }
         var values: [String: String] = [:]
         values["pattern"] = self.pattern
@@ -253,7 +280,12 @@ struct Run: AsyncParsableCommand {
             Self.writeStandardError("\(report)\n")
         }
         if let path = self.statsJson {
-            try StatsJSON.write(report, to: path)
+            do {
+                try await StatsJSON.write(report, to: path)
+            } catch {
+                Self.printError("cannot write the statistics: \(error)")
+                throw ExitCode.failure
+            }
         }
         if report.interrupted {
             throw ExitCode(signal.exitStatus)
@@ -311,6 +343,16 @@ struct Run: AsyncParsableCommand {
     }
 
     /// The input's size as stored, when every input is a file whose size is known.
+    /// The paths listed in the file at `list`, one per line (empty lines skipped), read as any input is: plain or
+    /// gzip, or standard input for `-`.
+    static func paths(listedIn list: String) async throws -> [String] {
+        try await Pipeline.lines(from: [list])
+            .compactMap { $0.bytes.isEmpty ? nil : $0.string }
+            .collect()
+            .run(RunOptions(computeThreads: 1))
+            .result
+    }
+
     static func totalSize(of inputs: [String]) -> Int? {
         var total = 0
         for input in inputs {

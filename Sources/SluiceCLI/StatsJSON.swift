@@ -1,9 +1,5 @@
 import Sluice
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The run report as JSON, for `--stats-json FILE`.
 enum StatsJSON {
     static func encode(_ report: RunReport<Void>) -> String {
@@ -40,11 +36,11 @@ enum StatsJSON {
         return "{" + top.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
     }
 
-    static func write(_ report: RunReport<Void>, to path: String) throws {
-        guard let file = fopen(path, "w") else {
-            throw FileError.init(code: .systemError, path: path, errno: errno, detail: "cannot open the stats file")
-        }
-        defer { fclose(file) }
-        fputs(self.encode(report), file)
+    /// Writes the report to `path` through Sluice's own file writer, so a full disk or an I/O error fails the command
+    /// with the path named, as it does for the output.
+    static func write(_ report: RunReport<Void>, to path: String) async throws {
+        var text = self.encode(report)
+        text.removeLast()  // the writer ends the line
+        try await Pipeline.from([text]).write(to: path).run(RunOptions(computeThreads: 1))
     }
 }

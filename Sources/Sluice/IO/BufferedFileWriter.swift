@@ -55,6 +55,16 @@ final class BufferedFileWriter {
         do {
             try self.flush()
             if synchronize { try self.file.synchronize() }
+            // Written in place (a live output is read while it grows): a file removed or renamed over meanwhile —
+            // its directory deleted, say — took what was written with it, and the run must not report success.
+            guard try self.file.isStillNamedByItsPath() else {
+                throw FileError(
+                    code: .changedWhileInUse,
+                    path: self.path,
+                    offset: self.written,
+                    detail: "the file was removed or replaced while it was written: \(self.written) bytes are lost"
+                )
+            }
         } catch {
             try? self.file.close()
             throw error

@@ -120,6 +120,9 @@ final class FileChunkReader {
                 return self.stop(file)
             }
             let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
+            if raw.isEmpty && self.isRegular && self.follower == nil {
+                try self.checkNotTruncated(file)
+            }
             if raw.isEmpty, let follower = self.follower {
                 if let chunks = try self.endOfData(file, follower) { return chunks }
                 continue
@@ -160,6 +163,21 @@ final class FileChunkReader {
         )
         self.close()
         return chunks
+    }
+
+    /// At the end of a regular file: a file now shorter than what was read of it was truncated meanwhile, and the lines
+    /// it held past that point would be lost without a word (a followed file is read again instead).
+    private func checkNotTruncated(_ file: FileDescriptor) throws(FileError) {
+        let size = try file.status().size
+        guard size >= self.storedOffset else {
+            throw FileError(
+                code: .changedWhileInUse,
+                path: file.path,
+                offset: size,
+                detail:
+                    "the file was truncated to \(size) bytes while it was read (\(self.storedOffset) bytes were read)"
+            )
+        }
     }
 
     /// Closes the current file, if any (after an error, or when the reading stage stops early).

@@ -11,7 +11,7 @@ import Darwin
 /// - Important: Every call blocks the calling thread. Sluice makes them only from stages on an I/O thread of
 ///   their own (``Placement/io``), never on the compute pool or the cooperative pool. Closing is explicit (``close()``, once); standard streams
 ///   are never closed.
-struct FileDescriptor {
+struct FileDescriptor: Sendable {
     /// The path as the user gave it; `"-"` for standard input or output.
     let path: String
     private let descriptor: Int32
@@ -69,6 +69,17 @@ struct FileDescriptor {
         return Status(info)
     }
 
+    /// Whether `path` still names the open file: `false` once it was removed or replaced (renamed over).
+    func isStillNamedByItsPath() throws(FileError) -> Bool {
+        guard !self.isStandardStream else { return true }
+        var named = stat()
+        guard stat(self.path, &named) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return false }
+            throw FileError.system(errno, "stat", path: self.path)
+        }
+        return Status(named).isSameFile(as: try self.status())
+    }
+
     /// The raw descriptor, to wait on.
     var rawValue: Int32 { self.descriptor }
 
@@ -86,6 +97,16 @@ struct FileDescriptor {
             return FileDescriptor(path: path, descriptor: STDOUT_FILENO, isStandardStream: true)
         }
         let descriptor = Self.retryingOnInterrupt { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        guard descriptor >= 0 else { throw FileError.system(errno, "open", path: path) }
+        return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
+    }
+
+    /// Opens `path` for appending, creating it, and emptying it first if `truncating`: every write goes to the file's
+    /// end at once, so writers sharing the descriptor never interleave within one write.
+    @available(*, noasync, message: "blocks: call it on the compute pool or an I/O thread")
+    static func openForAppending(_ path: String, truncating: Bool) throws(FileError) -> FileDescriptor {
+        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncating ? O_TRUNC : 0)
+        let descriptor = Self.retryingOnInterrupt { open(path, flags, 0o644) }
         guard descriptor >= 0 else { throw FileError.system(errno, "open", path: path) }
         return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
     }

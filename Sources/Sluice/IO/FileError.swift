@@ -44,6 +44,9 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let notFollowable = Code(name: "notFollowable")
         /// The output would overwrite one of the inputs.
         public static let outputIsInput = Code(name: "outputIsInput")
+        /// The file was truncated while it was read, or removed or replaced while it was written: records would be
+        /// lost without a word.
+        public static let changedWhileInUse = Code(name: "changedWhileInUse")
 
         public var description: String { self.name }
     }

@@ -26,8 +26,10 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
         try options.validate()
         let graph = PipelineGraph(options: options)
         let slot = self.build(graph)
-        let outcome: Swift.Result<RunReport<Result>, any Error>
+        var outcome: Swift.Result<RunReport<Result>, any Error>
         if let error = graph.buildError {
+            outcome = .failure(error)
+        } else if let error = await Self.openDeadLetters(graph) {
             outcome = .failure(error)
         } else {
             do {
@@ -44,12 +46,44 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
                 outcome = .failure(error)
             }
         }
-        for destination in graph.deadLetters {
-            destination.close()
+        if let error = await Self.closeDeadLetters(graph), case .success = outcome {
+            outcome = .failure(error)
         }
         // A pool made for this run ends with it: no thread outlives the run, whatever its outcome.
         await graph.ownedPool?.shutdown()
         await graph.ioThreads.shutdown()
         return try outcome.get()
+    }
+
+    /// Opens (creates, empties) the run's dead-letter files on the compute pool; the first error, if any.
+    private static func openDeadLetters(_ graph: PipelineGraph) async -> (any Error)? {
+        let destinations = graph.deadLetters
+        guard !destinations.isEmpty, let pool = graph.computePool() else { return nil }
+        var opened: [DeadLetters] = []
+        for destination in destinations {
+            do {
+                try await pool.run { try destination.open() }
+                opened.append(destination)
+            } catch {
+                for destination in opened { try? await pool.run { try destination.close() } }
+                return error
+            }
+        }
+        return nil
+    }
+
+    /// Closes the run's dead-letter files on the compute pool; the first error, if any.
+    private static func closeDeadLetters(_ graph: PipelineGraph) async -> (any Error)? {
+        let destinations = graph.deadLetters
+        guard !destinations.isEmpty, let pool = graph.computePool() else { return nil }
+        var failure: (any Error)?
+        for destination in destinations {
+            do {
+                try await pool.run { try destination.close() }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        return failure
     }
 }

@@ -45,7 +45,7 @@ final class PipelineGraph {
     private(set) var ownedPool: ComputePool?
     /// The first problem found while building (a bad stage setting, a pool that could not start).
     private(set) var buildError: (any Error)?
-    /// Dead-letter destinations used by the run, closed when it ends.
+    /// Dead-letter destinations used by the run (each once), opened when it starts and closed when it ends.
     private(set) var deadLetters: [DeadLetters] = []
 
     /// - Precondition: `options` were validated.
@@ -195,11 +195,17 @@ final class PipelineGraph {
     /// The guard that applies `policy` and `timeout` to the records of the stage `recorder` records.
     func makeRecordGuard(policy: ErrorPolicy, timeout: Duration?, recorder: StageRecorder) -> RecordGuard {
         var pool: ComputePool?
-        if case .deadLetter(let destination) = policy.base {
-            self.deadLetters.append(destination)
-            pool = self.computePool()
-        } else if case .retry(_, .deadLetter(let destination)) = policy.base {
-            self.deadLetters.append(destination)
+        var destination: DeadLetters?
+        if case .deadLetter(let letters) = policy.base {
+            destination = letters
+        } else if case .retry(_, .deadLetter(let letters)) = policy.base {
+            destination = letters
+        }
+        if let destination {
+            // Opened when the run starts, once however many stages send to it.
+            if !self.deadLetters.contains(where: { $0 === destination }) {
+                self.deadLetters.append(destination)
+            }
             pool = self.computePool()
         }
         if let timeout, timeout <= .zero {

@@ -160,6 +160,49 @@ struct ErrorPolicyTests {
         #expect(report[stage: "lookup"]?.deadLettered == 1)
     }
 
+    /// A run over `lines` whose "parse" stage sends each line containing "bad" to `letters`.
+    static func runRejecting(_ lines: [String], to letters: DeadLetters) async throws -> RunReport<[String]> {
+        try await Pipeline.from(lines)
+            .map(name: "parse", onError: .deadLetter(letters)) { (line: String) throws -> String in
+                if line.contains("bad") { throw TestError(id: 1) }
+                return line
+            }
+            .collect()
+            .run(RunOptions(computeThreads: 1))
+    }
+
+    @Test func deadLetterFile_isEmptiedWhenARunStarts_unlessAppending() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("rejects.ndjson")
+        try writeFile(path, Array("{\"stale\":\"a letter of the run before\"}\n".utf8))
+        // A clean run leaves an empty file, not the last run's letters.
+        _ = try await Self.runRejecting(["good"], to: .file(path))
+        #expect(try readFile(path).isEmpty)
+        // Appending keeps what is there; each run adds its own.
+        let appending = DeadLetters.file(path, append: true)
+        _ = try await Self.runRejecting(["bad 1", "good"], to: appending)
+        _ = try await Self.runRejecting(["bad 2"], to: appending)
+        let written = splitLines(try readFile(path)).map { String(decoding: $0, as: UTF8.self) }
+        #expect(written.count == 2)
+        #expect(written.first?.contains("bad 1") == true && written.last?.contains("bad 2") == true)
+        #expect(appending.count == 2)
+    }
+
+    @Test func deadLetterFile_thatCannotBeOpened_failsTheRunBeforeItStarts() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("missing/rejects.ndjson")
+        let seen = Collector<String>()
+        await #expect {
+            try await Pipeline.from(["good"])
+                .map(name: "parse", onError: .deadLetter(.file(path))) { (line: String) -> String in line }
+                .forEach { seen.append($0) }
+                .run(RunOptions(computeThreads: 1))
+        } throws: { error in
+            (error as? FileError)?.code == .notFound && (error as? FileError)?.path == path
+        }
+        #expect(seen.all.isEmpty)
+    }
+
     @Test func deadLetterFile_isNDJSON_withOriginalBytes_sourceAndLine() async throws {
         let directory = TemporaryDirectory()
         let input: [UInt8] =
