@@ -56,6 +56,13 @@ public final class ComputePool: Sendable {
 
     private let state = ConditionLock(State())
     private let threads = Locked<[pthread_t]>([])
+    /// What the pool does, reported to tests: a job queued (with the queue's length then), a shutdown begun.
+    enum Event: Sendable, Equatable {
+        case queued(Int)
+        case shutdownBegan
+    }
+
+    private let onEvent: (@Sendable (Event) -> Void)?
 
     /// Starts a pool of `threads` threads.
     ///
@@ -65,10 +72,16 @@ public final class ComputePool: Sendable {
     /// - Throws: ``ConfigurationError`` if `threads` is less than 1; ``ComputePoolError`` with
     ///   ``ComputePoolError/Code/threadCreationFailed`` if the system refuses a thread (those already started are
     ///   shut down first).
-    public init(threads: Int = ComputePool.activeProcessorCount, name: String = "sluice-compute") throws {
+    public convenience init(threads: Int = ComputePool.activeProcessorCount, name: String = "sluice-compute") throws {
+        try self.init(threads: threads, name: name, onEvent: nil)
+    }
+
+    /// A pool that reports what it does to `onEvent` (a hook for tests), called outside its lock.
+    init(threads: Int, name: String, onEvent: (@Sendable (Event) -> Void)?) throws {
         try ConfigurationError.requirePositive(threads, "threads")
         self.threadCount = threads
         self.name = name
+        self.onEvent = onEvent
         for _ in 0..<threads {
             do {
                 try self.startThread()
@@ -160,15 +173,16 @@ public final class ComputePool: Sendable {
 
     /// Queues `job`; `false` if the pool no longer accepts work.
     private func submit(_ job: Job) -> Bool {
-        let (accepted, wake) = self.state.withLock { state -> (Bool, Bool) in
-            guard state.lifecycle == .running else { return (false, false) }
+        let (queued, wake) = self.state.withLock { state -> (Int?, Bool) in
+            guard state.lifecycle == .running else { return (nil, false) }
             state.jobs.append(job)
-            return (true, state.idleThreads > 0)
+            return (state.jobs.count, state.idleThreads > 0)
         }
         if wake {
             self.state.signal()
         }
-        return accepted
+        if let queued { self.onEvent?(.queued(queued)) }
+        return queued != nil
     }
 
     /// Marks the pool as shutting down; returns whether it had already finished.
@@ -180,6 +194,7 @@ public final class ComputePool: Sendable {
             return state.lifecycle == .shutDown
         }
         self.state.broadcast()
+        self.onEvent?(.shutdownBegan)
         return finished
     }
 

@@ -35,7 +35,7 @@ final class GzipDecoder {
     private var memberStart = 0
     /// The backend decoding the current member: zlib for a member with a header ISA-L would not check.
     private var memberBackend: InflateBackend
-    /// A member's first bytes, kept (by the ISA-L path) until its header flags are known.
+    /// Input kept (by the ISA-L path) from a member's start until its header is complete, then fed to the backend.
     private var memberHead: [UInt8] = []
     private var members = 0
     private var inMember = false
@@ -109,33 +109,42 @@ final class GzipDecoder {
     ///   a member. Everything decoded before the problem is in ``takeChunks()`` first.
     func decode(_ input: UnsafeRawBufferPointer) throws(FileError) -> Int {
         var used = 0
-        while (used < input.count || self.isHoldingOutput || self.memberHead.count == 4) && self.ready.isEmpty {
+        // Kept input is used up before returning, but for an unfinished header (which waits for more input).
+        while (used < input.count || self.isHoldingOutput || !self.memberHead.isEmpty) && self.ready.isEmpty {
             if !self.inMember {
-                guard used < input.count || self.memberHead.count == 4 else { break }
-                if self.backend == .isal && (!self.memberHead.isEmpty || input.count - used < 4) {
-                    // The member's flags are not in sight yet (input that arrives a few bytes at a time): keep its
-                    // first bytes until they are.
-                    let taken = min(4 - self.memberHead.count, input.count - used)
-                    self.memberHead.append(contentsOf: input[used..<(used + taken)])
-                    used += taken
-                    guard self.memberHead.count == 4 else { break }
-                    self.startMember(decodedBy: self.backend(forFlags: self.memberHead[3]))
+                if self.backend == .zlib {
+                    guard used < input.count else { break }
+                    self.startMember(decodedBy: .zlib)
+                } else if self.memberHead.isEmpty, used < input.count,
+                    Self.headerLength(UnsafeRawBufferPointer(rebasing: input[used...])) != nil
+                {
+                    self.startMember(decodedBy: self.backend(forFlags: input[used + 3]))
                 } else {
-                    let flags = self.backend == .isal ? input[used + 3] : 0
-                    self.startMember(decodedBy: self.backend(forFlags: flags))
+                    // ISA-L gets a member's header whole (it mishandles some headers that come in pieces — found by
+                    // the fuzzer): input that arrives a little at a time is kept until the header is complete.
+                    self.memberHead.append(contentsOf: input[used...])
+                    used = input.count
+                    if self.memberHead.withUnsafeBytes({ Self.headerLength($0) }) != nil {
+                        self.startMember(decodedBy: self.backend(forFlags: self.memberHead[3]))
+                    } else if self.memberHead.count > Self.longestKeptHeader {
+                        self.startMember(decodedBy: .zlib)  // a header this long (a huge name) is zlib's to read
+                    } else {
+                        break
+                    }
                 }
             }
             let count: Int
             let outcome: Outcome
             if !self.memberHead.isEmpty {
-                // The member's first bytes, kept while its flags were not in sight, go to the backend first, joined
-                // to the input after them (a copy, once per member whose start came in pieces).
-                let joined = self.memberHead + input[used...]
-                (count, outcome) = joined.withUnsafeBytes { self.inflate($0) }
-                let fromHead = min(count, self.memberHead.count)
-                self.memberHead.removeFirst(fromHead)
-                used += count - fromHead
+                // Input kept while a member's header was incomplete goes to the backend first, with what came since.
+                if used < input.count {
+                    self.memberHead.append(contentsOf: input[used...])
+                    used = input.count
+                }
+                (count, outcome) = self.memberHead.withUnsafeBytes { self.inflate($0) }
+                self.memberHead.removeFirst(count)
                 self.consumed += count
+                if count == 0, case .more = outcome, !self.isHoldingOutput { break }  // it waits for more input
             } else {
                 let step = UnsafeRawBufferPointer(rebasing: input[used...])
                 (count, outcome) = self.inflate(step)
@@ -170,6 +179,27 @@ final class GzipDecoder {
         flags & 0xE2 != 0 ? .zlib : self.backend
     }
 
+    /// The most bytes kept for a member's header before zlib is left to read it.
+    private static let longestKeptHeader = 4096
+
+    /// The length of the gzip header at the start of `bytes` (magic, method, flags, time, extra field, name, comment,
+    /// header CRC), or `nil` if it does not end within them. What the bytes say is not checked here.
+    static func headerLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= 10 else { return nil }
+        let flags = bytes[3]
+        var end = 10
+        if flags & 0x04 != 0 {  // FEXTRA: a length, then that many bytes
+            guard bytes.count >= end + 2 else { return nil }
+            end += 2 + Int(bytes[end]) | Int(bytes[end + 1]) << 8
+        }
+        for flag: UInt8 in [0x08, 0x10] where flags & flag != 0 {  // FNAME, FCOMMENT: zero-terminated
+            guard end < bytes.count, let zero = bytes[end...].firstIndex(of: 0) else { return nil }
+            end = zero + 1
+        }
+        if flags & 0x02 != 0 { end += 2 }  // FHCRC
+        return end <= bytes.count ? end : nil
+    }
+
     /// Starts a member at the current offset, decoded by `backend`.
     private func startMember(decodedBy backend: InflateBackend) {
         self.inMember = true
@@ -187,12 +217,13 @@ final class GzipDecoder {
     ///
     /// - Throws: ``FileError`` with ``FileError/Code/truncatedGzip`` if the file ends inside a member.
     func finish() throws(FileError) {
-        if !self.inMember && !self.memberHead.isEmpty {
-            // Fewer than four bytes of a last member: zlib tells what they are (not gzip, or a member cut short).
-            self.startMember(decodedBy: .zlib)
+        if !self.memberHead.isEmpty {
+            // The start of a last member whose header never ended (or that the backend left): zlib tells what the
+            // bytes are — not gzip, or a member cut short.
+            if !self.inMember { self.startMember(decodedBy: .zlib) }
             let head = self.memberHead
             self.memberHead = []
-            let (count, outcome) = head.withUnsafeBytes { self.inflateWithZlib($0) }
+            let (count, outcome) = head.withUnsafeBytes { self.inflate($0) }
             self.consumed += count
             if case .failed(let failure) = outcome {
                 self.flushPartialChunk()

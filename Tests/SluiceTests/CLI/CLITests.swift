@@ -207,7 +207,7 @@ struct CLITests {
         // until they have: the process is running and has produced output.
         let fed = sampleText(lines: 150_000, seed: 3)
         process.write(fed)
-        while (try? readFile(output).count) ?? 0 < 1_000 { await Task.yield() }
+        try await waitForFile(output, toHold: 1_000)
         kill(process.pid, signal)
         #expect(await process.wait() == status)
         try await Shell.check("gzip -t '\(output)'")

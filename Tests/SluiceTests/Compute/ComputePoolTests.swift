@@ -84,7 +84,14 @@ struct ComputePoolTests {
     }
 
     @Test func shutdown_whileJobsAreQueued_runsThemAll() async throws {
-        let pool = try ComputePool(threads: 1)
+        let queued = EventCounter()
+        let shuttingDown = EventCounter()
+        let pool = try ComputePool(threads: 1, name: "test") { event in
+            switch event {
+            case .queued: queued.signal()
+            case .shutdownBegan: shuttingDown.signal()
+            }
+        }
         let gate = DispatchSemaphore(value: 0)
         let started = EventCounter()
         let completed = EventCounter()
@@ -95,13 +102,14 @@ struct ComputePoolTests {
             }
         }
         await started.wait(beyond: 0)
-        let queued = (0..<10).map { _ in Task { try await pool.run { completed.signal() } } }
-        while pool.queuedJobs < 10 { await Task.yield() }
+        let jobs = (0..<10).map { _ in Task { try await pool.run { completed.signal() } } }
+        await queued.wait(beyond: 10)  // the blocker, then the ten behind it
+        #expect(pool.queuedJobs == 10)
         let shutdown = Task { await pool.shutdown() }
-        while !pool.isShuttingDown { await Task.yield() }
+        await shuttingDown.wait(beyond: 0)
         gate.signal()
         try await blocker.value
-        for job in queued { try await job.value }
+        for job in jobs { try await job.value }
         await shutdown.value
         #expect(completed.value == 10)
         #expect(pool.liveThreads == 0)

@@ -142,9 +142,39 @@ struct PipelineRunnerTests {
         #expect(filter.batchesIn == 10)
         #expect(report[stage: "source"]?.recordsOut == 10_000)
         #expect(report[stage: "drain"]?.recordsIn == 5_000)
-        #expect(report.bottleneck != nil)
         #expect(report.peakRecordsInFlight <= report.recordsInFlightBound)
-        #expect(report.description.contains("bottleneck:"))
+    }
+
+    @Test func bottleneck_isTheStageBusiestLongest_andTheTableNamesIt() {
+        func stage(_ name: String, busy: Duration, waiting: Duration) -> StageReport {
+            StageReport(
+                name: name, kind: "map", recordsIn: 10, recordsOut: 10, batchesIn: 1, batchesOut: 1, busy: busy,
+                waitingForInput: waiting, blockedOnOutput: .zero, blockedSends: 0, bytesIn: 0, bytesOut: 0,
+                skipped: 0, retries: 0, deadLettered: 0
+            )
+        }
+        let report = RunReport<Void>(
+            result: (),
+            stages: [
+                stage("source", busy: .milliseconds(20), waiting: .zero),
+                stage("parse", busy: .milliseconds(900), waiting: .milliseconds(10)),
+                stage("write", busy: .milliseconds(50), waiting: .milliseconds(850)),
+            ],
+            wallTime: .seconds(1),
+            peakRecordsInFlight: 0,
+            recordsInFlightBound: 0,
+            peakBytesInFlight: 0,
+            bytesInFlightBound: 0,
+            interrupted: false
+        )
+        #expect(report.bottleneck?.name == "parse")
+        #expect(report.description.contains("bottleneck: parse"))
+        let idle = RunReport<Void>(
+            result: (), stages: [], wallTime: .zero, peakRecordsInFlight: 0, recordsInFlightBound: 0,
+            peakBytesInFlight: 0, bytesInFlightBound: 0, interrupted: false
+        )
+        #expect(idle.bottleneck == nil)
+        #expect(idle.description.contains("bottleneck: none"))
     }
 
     @Test func runMonitor_showsTheStagesLive_andAgreesWithTheReport() async throws {

@@ -58,15 +58,19 @@ struct ShutdownTests {
         // The writer stays open and silent: without the shutdown, the read would wait forever.
         let shutdown = ShutdownSignal()
         let received = Collector<String>()
+        let arrived = EventCounter()
         var options = RunOptions(computeThreads: 2)
         options.shutdown = shutdown
         let path = "/dev/fd/\(ends[0])"
         let run = Task {
             try await Pipeline.lines(from: [path])
-                .forEach { received.append($0.string) }
+                .forEach {
+                    received.append($0.string)
+                    arrived.signal()
+                }
                 .run(options)
         }
-        while received.all.count < 2 { await Task.yield() }
+        await arrived.wait(beyond: 1)
         shutdown.requestShutdown()
         let report = try await run.value
         #expect(report.interrupted)
@@ -180,12 +184,17 @@ struct ShutdownTests {
     @Test func gracefulShutdownOfTheServiceGroup_drainsTheRun() async throws {
         let (values, continuation) = AsyncStream.makeStream(of: Int.self)
         let received = Collector<Int>()
+        let arrived = EventCounter()
         try await testGracefulShutdown { trigger in
             let run = Task {
-                try await Pipeline.from(values).forEach { received.append($0) }.run()
+                try await Pipeline.from(values).forEach {
+                    received.append($0)
+                    arrived.signal()
+                }
+                .run()
             }
             for value in 0..<100 { continuation.yield(value) }
-            while received.all.count < 100 { await Task.yield() }
+            await arrived.wait(beyond: 99)
             trigger.triggerGracefulShutdown()
             let report = try await run.value
             #expect(report.interrupted)

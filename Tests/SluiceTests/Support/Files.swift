@@ -147,3 +147,24 @@ func crc32Of(_ bytes: [UInt8]) -> UInt32 {
 func littleEndian(_ value: UInt32) -> [UInt8] {
     [UInt8(value & 0xff), UInt8((value >> 8) & 0xff), UInt8((value >> 16) & 0xff), UInt8(value >> 24)]
 }
+
+/// Returns once the file at `path` holds at least `count` bytes: each look is woken by inotify on its directory (a
+/// write, a creation, a rename), on a thread of ``BlockingThreads`` — no polling.
+func waitForFile(_ path: String, toHold count: Int) async throws {
+    try await BlockingThreads.run {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let watch = inotify_init1(Int32(IN_CLOEXEC))
+        guard watch >= 0 else { throw Shell.Failed(command: "inotify_init1", status: errno) }
+        defer { close(watch) }
+        let events = UInt32(IN_MODIFY) | UInt32(IN_CREATE) | UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)
+        guard inotify_add_watch(watch, directory, events) >= 0 else {
+            throw Shell.Failed(command: "inotify_add_watch \(directory)", status: errno)
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var info = stat()
+            if stat(path, &info) == 0 && Int(info.st_size) >= count { return }
+            _ = read(watch, &buffer, buffer.count)  // blocks until something changes in the directory
+        }
+    }
+}

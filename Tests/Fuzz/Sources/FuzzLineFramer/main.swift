@@ -42,7 +42,7 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             let bytes = records.reduce(0) { $0 + $1.bytes.count }
             fuzzCheck(records.count == 1 || bytes <= limits.maxBytes, "a batch of \(bytes) bytes over the limit")
             for line in records {
-                fuzzCheck(line.lineNumber == lines.count + 1, "line \(line.lineNumber) after \(lines.count) lines")
+                fuzzCheck(line.lineNumber == lines.count + 1, "line \(line.lineNumber ?? 0) after \(lines.count) lines")
                 fuzzCheck(line.sourcePath == "fuzz", "a line from \(line.sourcePath ?? "nowhere")")
                 lines.append(Array(line.bytes))
             }
