@@ -148,9 +148,21 @@ struct PipelineRunnerTests {
     @Test func bottleneck_isTheStageBusiestLongest_andTheTableNamesIt() {
         func stage(_ name: String, busy: Duration, waiting: Duration) -> StageReport {
             StageReport(
-                name: name, kind: "map", recordsIn: 10, recordsOut: 10, batchesIn: 1, batchesOut: 1, busy: busy,
-                waitingForInput: waiting, blockedOnOutput: .zero, blockedSends: 0, bytesIn: 0, bytesOut: 0,
-                skipped: 0, retries: 0, deadLettered: 0
+                name: name,
+                kind: "map",
+                recordsIn: 10,
+                recordsOut: 10,
+                batchesIn: 1,
+                batchesOut: 1,
+                busy: busy,
+                waitingForInput: waiting,
+                blockedOnOutput: .zero,
+                blockedSends: 0,
+                bytesIn: 0,
+                bytesOut: 0,
+                skipped: 0,
+                retries: 0,
+                deadLettered: 0
             )
         }
         let report = RunReport<Void>(
@@ -170,8 +182,14 @@ struct PipelineRunnerTests {
         #expect(report.bottleneck?.name == "parse")
         #expect(report.description.contains("bottleneck: parse"))
         let idle = RunReport<Void>(
-            result: (), stages: [], wallTime: .zero, peakRecordsInFlight: 0, recordsInFlightBound: 0,
-            peakBytesInFlight: 0, bytesInFlightBound: 0, interrupted: false
+            result: (),
+            stages: [],
+            wallTime: .zero,
+            peakRecordsInFlight: 0,
+            recordsInFlightBound: 0,
+            peakBytesInFlight: 0,
+            bytesInFlightBound: 0,
+            interrupted: false
         )
         #expect(idle.bottleneck == nil)
         #expect(idle.description.contains("bottleneck: none"))
