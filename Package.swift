@@ -56,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "Pipelines",
-            dependencies: ["Sluice"],
+            dependencies: ["Sluice", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Pipelines",
             exclude: ["Samples"],
             swiftSettings: strictSwiftSettings

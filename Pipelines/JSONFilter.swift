@@ -1,3 +1,4 @@
+public import ArgumentParser
 import Foundation
 public import Sluice
 
@@ -8,15 +9,21 @@ public import Sluice
 public enum JSONFilter: ReadyPipeline {
     public static let name = "json-filter"
     public static let summary = "NDJSON lines whose top-level --field F is the JSON string --equals V, unchanged"
-    public static let options = [
-        PipelineOption(name: "field", summary: "the top-level field to look at", takesValue: true, required: true),
-        PipelineOption(name: "equals", summary: "the string it must equal", takesValue: true, required: true),
-    ]
     public static let stages = "read -> lines -> parse (parallel on the compute pool, --on-error) -> write"
 
-    public static func run(_ invocation: Invocation) async throws -> RunReport<Void> {
-        let field = invocation.values["field"] ?? ""
-        let expected = invocation.values["equals"] ?? ""
+    public struct Options: ParsableArguments, Sendable {
+        @Option(help: "The top-level field to look at.")
+        public var field: String
+
+        @Option(help: "The string the field must equal.")
+        public var equals: String
+
+        public init() {}
+    }
+
+    public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
+        let field = options.field
+        let expected = options.equals
         return try await invocation.lines
             .parallelMap(name: "parse", onError: invocation.errorPolicy) { line -> Line? in
                 try Self.matches(line, field: field, equals: expected) ? line : nil

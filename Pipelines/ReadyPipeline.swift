@@ -1,50 +1,58 @@
+public import ArgumentParser
 public import Sluice
 
-/// A ready pipeline that the `sluice` CLI runs by name. Add one by adding a file with a type conforming to this
-/// protocol and listing it in ``PipelineRegistry/all``.
+/// A ready pipeline that the `sluice` CLI runs by name: `sluice run NAME [its options] [every pipeline's options]
+/// INPUTS…`. Add one by adding a file with a type conforming to this protocol and listing it in
+/// ``PipelineRegistry/all``; its own options are an argument-parser `ParsableArguments` type, so the CLI parses,
+/// validates and documents them (`sluice describe NAME`, `sluice run NAME --help`) with nothing else to change.
+///
+/// ```swift
+/// public enum Head: ReadyPipeline {
+///     public struct Options: ParsableArguments, Sendable {
+///         @Option(help: "How many lines.") public var lines = 10
+///         public init() {}
+///     }
+///     public static let name = "head"
+///     public static let summary = "the first --lines N lines"
+///     public static let stages = "read -> lines -> take -> write"
+///     public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> { … }
+/// }
+/// ```
 public protocol ReadyPipeline: Sendable {
+    /// Its own options, beyond the ones every pipeline takes; ``NoOptions`` for none.
+    associatedtype Options: ParsableArguments & Sendable = NoOptions
+
     /// The name used on the command line, e.g. `"grep"`.
     static var name: String { get }
     /// One line saying what it does.
     static var summary: String { get }
-    /// Its own options, beyond the ones every pipeline takes.
-    static var options: [PipelineOption] { get }
     /// Its stages, for `sluice describe`.
     static var stages: String { get }
 
-    /// Runs it and returns the report of its main run.
-    static func run(_ invocation: Invocation) async throws -> RunReport<Void>
+    /// Runs it with its own options and returns the report of its main run.
+    static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void>
 }
 
-/// An option a ready pipeline takes, e.g. `--pattern P`.
-public struct PipelineOption: Sendable {
-    /// The long name, without dashes.
-    public var name: String
-    /// What it does.
-    public var summary: String
-    /// Whether it takes a value (`--top 5`) or is a flag (`--invert`).
-    public var takesValue: Bool
-    /// Whether it must be given.
-    public var required: Bool
-
-    public init(name: String, summary: String, takesValue: Bool, required: Bool = false) {
-        self.name = name
-        self.summary = summary
-        self.takesValue = takesValue
-        self.required = required
+extension ReadyPipeline {
+    /// Runs it with its own options parsed from command-line `arguments` (e.g. `["--pattern", "GET"]`).
+    ///
+    /// - Throws: argument-parser's error for arguments that are not its options, or the run's error.
+    public static func run(_ invocation: Invocation, arguments: [String]) async throws -> RunReport<Void> {
+        try await self.run(invocation, options: Options.parse(arguments))
     }
 }
 
-/// Everything a run of a ready pipeline needs: inputs, output, its options and the engine's settings.
+/// The options of a pipeline that has none of its own.
+public struct NoOptions: ParsableArguments, Sendable {
+    public init() {}
+}
+
+/// Everything a run of a ready pipeline needs but its own options: inputs, output and the engine's settings.
 public struct Invocation: Sendable {
     /// Input files in order; `"-"` is standard input.
     public var inputs: [String]
     /// The output file; `"-"` is standard output; a `.gz` name means gzip.
     public var output: String
-    /// The pipeline's own options with values, by name.
-    public var values: [String: String]
-    /// The pipeline's own flags that were given.
-    public var flags: Set<String>
     public var runOptions: RunOptions
     public var readOptions: ReadOptions
     public var writeOptions: WriteOptions
@@ -56,8 +64,6 @@ public struct Invocation: Sendable {
     public init(
         inputs: [String],
         output: String,
-        values: [String: String] = [:],
-        flags: Set<String> = [],
         runOptions: RunOptions = RunOptions(),
         readOptions: ReadOptions = ReadOptions(),
         writeOptions: WriteOptions = WriteOptions(),
@@ -66,8 +72,6 @@ public struct Invocation: Sendable {
     ) {
         self.inputs = inputs
         self.output = output
-        self.values = values
-        self.flags = flags
         self.runOptions = runOptions
         self.readOptions = readOptions
         self.writeOptions = writeOptions

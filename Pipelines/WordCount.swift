@@ -8,7 +8,6 @@ public import Sluice
 public enum WordCount: ReadyPipeline {
     public static let name = "wc"
     public static let summary = "LINES WORDS BYTES of the decoded input, the same numbers as LC_ALL=C wc"
-    public static let options: [PipelineOption] = []
     public static let stages = "read -> lines -> count (parallel on the compute pool) -> write"
 
     struct Counts: Sendable {
@@ -16,7 +15,7 @@ public enum WordCount: ReadyPipeline {
         var words = 0
     }
 
-    public static func run(_ invocation: Invocation) async throws -> RunReport<Void> {
+    public static func run(_ invocation: Invocation, options: NoOptions) async throws -> RunReport<Void> {
         let report = try await invocation.lines
             .parallelReduce(into: Counts(), name: "count") { counts, line in
                 counts.lineBytes += line.count

@@ -1,3 +1,4 @@
+public import ArgumentParser
 public import Sluice
 
 /// `wordfreq`: the most frequent words, `COUNT WORD` by count descending, then word ascending.
@@ -8,13 +9,21 @@ public import Sluice
 public enum WordFrequency: ReadyPipeline {
     public static let name = "wordfreq"
     public static let summary = "the --top N (default 10) most frequent words, as COUNT WORD lines"
-    public static let options = [
-        PipelineOption(name: "top", summary: "how many words to print (default 10)", takesValue: true)
-    ]
     public static let stages = "read -> lines -> count words (parallel on the compute pool) -> write"
 
-    public static func run(_ invocation: Invocation) async throws -> RunReport<Void> {
-        let top = Int(invocation.values["top"] ?? "10") ?? 10
+    public struct Options: ParsableArguments, Sendable {
+        @Option(help: "How many words to print.")
+        public var top = 10
+
+        public init() {}
+
+        public func validate() throws {
+            guard self.top >= 1 else { throw ValidationError("--top must be at least 1") }
+        }
+    }
+
+    public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
+        let top = options.top
         let report = try await invocation.lines
             .parallelReduce(into: WordTable(), name: "count-words") { table, line in
                 table.addWords(of: line)

@@ -17,16 +17,25 @@ struct Describe: ParsableCommand {
         guard let pipeline = PipelineRegistry.named(self.name) else { return }
         print("\(pipeline.name): \(pipeline.summary)")
         print("stages: \(pipeline.stages)")
-        if pipeline.options.isEmpty {
-            print("options: none of its own")
-        } else {
-            print("options:")
-            for option in pipeline.options {
-                let usage = "--\(option.name)" + (option.takesValue ? " VALUE" : "")
-                print("  \(usage)\(option.required ? " (required)" : ""): \(option.summary)")
-            }
-        }
-        print("and every pipeline's options: see `sluice run --help`")
+        print(Self.ownOptions(of: pipeline))
+        print("and every pipeline's options: see `sluice run \(pipeline.name) --help`")
+    }
+
+    /// The pipeline's own options, as its help shows them.
+    static func ownOptions<P: ReadyPipeline>(of pipeline: P.Type) -> String {
+        let help = P.Options.helpMessage(columns: 100)
+        guard let start = help.range(of: "OPTIONS:") else { return "options: none of its own" }
+        let options = help[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("-h, --help") && !$0.contains("Show help information") }
+        return "options:" + options.joined(separator: "\n").trimmingTrailingWhitespace
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingWhitespace: String {
+        var text = self
+        while text.last?.isWhitespace == true { text.removeLast() }
+        return text
     }
 }
 

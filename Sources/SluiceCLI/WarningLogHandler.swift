@@ -29,6 +29,8 @@ struct WarningLogHandler: LogHandler {
         var details = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
         details["pipeline"] = nil
         let context = details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        Run.writeStandardError("sluice: warning: \(event.message)\(context.isEmpty ? "" : " (\(context))")\n")
+        CommonRunOptions.writeStandardError(
+            "sluice: warning: \(event.message)\(context.isEmpty ? "" : " (\(context))")\n"
+        )
     }
 }

@@ -8,10 +8,10 @@ import Sluice
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .sluice(maxDuration: .seconds(4), maxIterations: 10)
 
-    let values: [String: [String: String]] = [
-        "grep": ["pattern": " 404 "],
-        "wordfreq": ["top": "10"],
-        "json-filter": ["field": "level", "equals": "error"],
+    let arguments: [String: [String]] = [
+        "grep": ["--pattern", " 404 "],
+        "wordfreq": ["--top", "10"],
+        "json-filter": ["--field", "level", "--equals", "error"],
     ]
     for pipeline in PipelineRegistry.all {
         let name = pipeline.name
@@ -22,11 +22,11 @@ let benchmarks: @Sendable () -> Void = {
             let invocation = Invocation(
                 inputs: [input],
                 output: "/dev/null",
-                values: values[name] ?? [:],
                 runOptions: RunOptions(computeThreads: 2)
             )
+            let own = arguments[name] ?? []
             benchmark.startMeasurement()
-            blackHole(try await pipeline.run(invocation))
+            blackHole(try await pipeline.run(invocation, arguments: own))
             benchmark.stopMeasurement()
         }
     }
@@ -39,11 +39,10 @@ let benchmarks: @Sendable () -> Void = {
             let invocation = Invocation(
                 inputs: [highCardinalityGzip],
                 output: "/dev/null",
-                values: ["top": "10"],
                 runOptions: RunOptions(batch: BatchLimits(maxRecords: batchSize), computeThreads: 2)
             )
             benchmark.startMeasurement()
-            blackHole(try await WordFrequency.run(invocation))
+            blackHole(try await WordFrequency.run(invocation, arguments: ["--top", "10"]))
             benchmark.stopMeasurement()
         }
     }

@@ -176,7 +176,9 @@ struct CLITests {
         )
         try await Shell.check("grep -q 'bottleneck:' '\(directory.file("stats"))'")
         #expect(try await runSluice("list | grep -q '^wordfreq'") == 0)
-        #expect(try await runSluice("describe json-filter | grep -q -- '--field VALUE (required)'") == 0)
+        #expect(try await runSluice("describe json-filter | grep -q -- '--field <field>'") == 0)
+        #expect(try await runSluice("run wordfreq --help | grep -q -- '--top <top>'") == 0)
+        #expect(try await runSluice("run wordfreq --top 0 < /dev/null 2> /dev/null") == 64)  // its own validation
     }
 
     @Test func progress_onlyWhenAskedOrOnATerminal() async throws {
