@@ -26,7 +26,7 @@ public enum WordCount: ReadyPipeline {
             }
             .run(invocation.runOptions)
         // Framing removed exactly one `\n` per newline: the decoded bytes minus the lines' bytes count them.
-        let bytes = report[stage: "read"]?.bytesOut ?? 0
+        let bytes = report.bytesDecoded
         let lines = bytes - report.result.lineBytes
         try await invocation.writeResult(["\(lines) \(report.result.words) \(bytes)"])
         return report.withoutResult

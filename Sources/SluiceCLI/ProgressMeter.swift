@@ -15,7 +15,7 @@ final class ProgressMeter: Sendable {
     }
 
     func draw(final: Bool) {
-        let read = self.monitor.stages.first { $0.name == "read" }?.bytesIn ?? 0
+        let read = self.monitor.stages.bytesRead
         let elapsed = ContinuousClock.now - self.start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = seconds > 0 ? Double(read) / seconds : 0

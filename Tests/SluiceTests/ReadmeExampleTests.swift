@@ -72,7 +72,7 @@ struct ReadmeExampleTests {
             .filter { !$0.contains("GET /health".utf8) }  // `Line`: bytes, no String unless you ask (`.string`)
             .write(to: "filtered.log.gz", options: WriteOptions(gzipLevel: 6))  // ".gz": gzip; "-": stdout
             .run()
-        print(report[stage: "read"]?.bytesIn ?? 0, "bytes read,", report[stage: "write"]?.bytesOut ?? 0, "written")
+        print(report.bytesRead, "bytes read,", report.bytesWritten, "written")
         // README end
 
         try await Shell.check("test \"$(gzip -dc filtered.log.gz)\" = \"$(printf 'POST /b\\nGET /a')\"")

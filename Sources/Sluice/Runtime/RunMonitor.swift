@@ -8,7 +8,7 @@ import Synchronization
 /// options.monitor = monitor
 /// async let report = pipeline.run(options)
 /// // meanwhile, a few times a second:
-/// let read = monitor.stages.first { $0.name == "read" }?.bytesIn ?? 0
+/// let read = monitor.stages.bytesRead     // or any stage: monitor.stages.first { $0.name == "parse" }
 /// ```
 ///
 /// Reading it is cheap (relaxed atomic loads) and never slows the stages down. Use one monitor per run.

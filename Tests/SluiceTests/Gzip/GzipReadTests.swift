@@ -313,6 +313,7 @@ struct GzipReadTests {
         let report = try await Pipeline.lines(from: [directory.file("in.gz")]).drain().run()
         #expect(report[stage: "read"]?.bytesIn == stored)
         #expect(report[stage: "read"]?.bytesOut == text.count)
+        #expect(report.bytesRead == stored && report.bytesDecoded == text.count)
         #expect(report.result == 5_000)
     }
 }

@@ -136,6 +136,7 @@ struct GzipWriteTests {
         let size = try readFile(directory.file("out.gz")).count
         #expect(report[stage: "write"]?.bytesIn == text.count)
         #expect(report[stage: "write"]?.bytesOut == size)
+        #expect(report.bytesWritten == size)
         #expect(report.stages.map(\.name) == ["read", "lines", "gzip-blocks", "deflate", "write"])
     }
 

@@ -1,0 +1,126 @@
+// Files in: `Pipeline.lines(from:)` and `Pipeline.lines(following:)`.
+//
+// Reading is two stages: `read` (blocking reads and gzip inflate, on an I/O thread of its own) and `lines` (framing,
+// on the compute pool), so inflating and framing run on different cores.
+
+extension Pipeline where Output == Line {
+    /// Reads the lines of the files at `paths`, one file after the other (`"-"` is standard input).
+    ///
+    /// gzip files are recognised by their content, not their names, and may have several members (`cat a.gz b.gz`,
+    /// pigz, bgzip). Each file's last line counts even without a final `\n`.
+    ///
+    /// If a file cannot be read or its gzip data is bad, every line read before the problem still flows through
+    /// the pipeline; then the run fails with a ``FileError`` naming the file and the byte offset.
+    ///
+    /// - Parameters:
+    ///   - paths: The files, in order. An empty list reads standard input.
+    ///   - options: Chunk size and the longest line accepted.
+    public static func lines(from paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        self.lines(reading: paths.isEmpty ? ["-"] : paths, options: options, follows: false)
+    }
+
+    /// Reads the lines of the plain files at `paths` and keeps reading what is appended to them, like `tail -F`.
+    ///
+    /// Each file is read from its start to its end, then followed: lines appended later flow on as they are
+    /// written (within ``RunOptions/maxDelay``). When a path comes to name another file (a log rotated by rename
+    /// and create), the old file is read to its end, then the new one from its start; when a file becomes shorter
+    /// than what was read of it (truncated in place), it is read again from its start, and a warning is logged.
+    /// Several files are followed at once, their lines interleaving as they come (each file's own order is kept).
+    ///
+    /// The run ends only on a graceful shutdown (``ShutdownSignal``, SIGINT/SIGTERM in the CLI) or cancellation:
+    /// every line read so far drains; a partial last line without `\n` is not a record.
+    ///
+    /// - Parameters:
+    ///   - paths: Plain files. Standard input (`"-"`) and gzip files cannot be followed: the run fails with
+    ///     ``FileError/Code/notFollowable`` naming the input. A file missing at the start fails the run with
+    ///     ``FileError/Code/notFound``.
+    ///   - options: Chunk size and the longest line accepted.
+    public static func lines(following paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        .merge(paths.map { self.lines(reading: [$0], options: options, follows: true) })
+    }
+
+    private static func lines(reading inputs: [String], options: ReadOptions, follows: Bool) -> Pipeline<Line> {
+        let chunks = Pipeline<ByteChunk> { graph, edges in
+            let recorder = graph.makeRecorder(kind: StageReport.readKind, name: "read")
+            let logger = graph.logger
+            let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
+            let budget = graph.bytesInFlight
+            graph.addReaderBuffers(options)
+            // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
+            graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
+                output in
+                let waiter = try InputWaiter(shutdown: output.shutdown, path: inputs[0], onWait: onWait)
+                defer { waiter.close() }
+                let reader = FileChunkReader(
+                    paths: inputs,
+                    chunkSize: options.chunkSize,
+                    waiter: waiter,
+                    follows: follows,
+                    budget: budget,
+                    inflate: (try? options.codec.inflater()) ?? .zlib,  // an impossible codec fails the run first
+                    logger: logger
+                )
+                defer { reader.close() }
+                try await waiter.wakingOnCancellation {
+                    var counted = (stored: 0, decoded: 0)
+                    while true {
+                        let chunks = try reader.next()  // blocks: this stage has a thread of its own
+                        output.countBytes(
+                            in: reader.totalStored - counted.stored,
+                            out: reader.totalDecoded - counted.decoded
+                        )
+                        counted = (reader.totalStored, reader.totalDecoded)
+                        if chunks.isEmpty { break }
+                        // One batch per read: slow input (a pipe) is passed on as it arrives.
+                        try await output.send(Batch(chunks))
+                    }
+                }
+            }
+        }
+        return chunks.through(
+            kind: "lines",
+            name: "lines",
+            heldBatches: 2,
+            placement: .compute,
+            drainsOnFailure: true
+        ) { graph, _ in
+            let budget = graph.bytesInFlight
+            return { input, output in
+                var framer = LineFramer(
+                    maxRecordBytes: options.maxRecordBytes,
+                    limits: output.batchLimits,
+                    budget: budget
+                )
+                var iterator = input.makeAsyncIterator()
+                while let batch = try await iterator.next() {
+                    var failure: (any Error)?
+                    do {
+                        for chunk in batch {
+                            try framer.frame(chunk)
+                        }
+                    } catch {
+                        failure = error  // the lines before the bad one go on first
+                    }
+                    // Cut at the limits already: sent as they are, the last one releasing the input.
+                    let ready = framer.takeBatches()
+                    for (index, lines) in ready.enumerated() {
+                        let last = index == ready.count - 1
+                        try await output.send(
+                            Batch(columns: lines),
+                            releasing: last ? iterator.takeHeld() : 0,
+                            cut: true
+                        )
+                    }
+                    if ready.isEmpty { try await output.send(Batch([]), releasing: iterator.takeHeld()) }
+                    if let failure { throw failure }
+                }
+            }
+        }
+        .validating { try options.validate() }
+    }
+
+    /// Reads the lines of the file at `path` (`"-"` is standard input). See ``lines(from:options:)-swift.type.method``.
+    public static func lines(from path: String, options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
+        self.lines(from: [path], options: options)
+    }
+}
