@@ -137,7 +137,7 @@ extension Pipeline {
         policy: ErrorPolicy = .stop,
         work: @escaping @Sendable (Batch<Output>, Int, RecordGuard?) async throws -> [Next]
     ) -> Pipeline<Next> {
-        Pipeline<Next> { graph, edges in
+        self.through(kind: kind, name: name) { graph, recorder in
             let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
             let window = reorderWindow ?? 2 * max(workers, 1)
             do {
@@ -145,11 +145,7 @@ extension Pipeline {
             } catch {
                 graph.fail(error)
             }
-            let inputEdge = graph.makeEdge(of: Output.self)
-            self.attach(graph, [inputEdge])
-            let recorder = graph.makeRecorder(kind: kind, name: name)
             recorder.workers.store(workers, ordering: .relaxed)
-            let input = graph.makeInput(inputEdge, recorder: recorder)
             let recordGuard =
                 policy.isStop ? nil : graph.makeRecordGuard(policy: policy, timeout: nil, recorder: recorder)
             var onWindowFull: (@Sendable () -> Void)?
@@ -165,15 +161,18 @@ extension Pipeline {
                 onWindowFull: onWindowFull
             )
             // The batch being read, plus up to `window` batches with the workers or waiting to be sent on.
-            graph.addProducingStage(recorder, into: edges, heldBatches: window + 1) { output in
-                try await ParallelMapCoordinator.run(
-                    input: input,
-                    output: output,
-                    settings: settings,
-                    recorder: recorder,
-                    work: { try await work($0, $1, recordGuard) }
-                )
-            }
+            return (
+                window + 1,
+                { input, output in
+                    try await ParallelMapCoordinator.run(
+                        input: input,
+                        output: output,
+                        settings: settings,
+                        recorder: recorder,
+                        work: { try await work($0, $1, recordGuard) }
+                    )
+                }
+            )
         }
     }
 
@@ -188,29 +187,25 @@ extension Pipeline {
         fold: @escaping @Sendable (inout Partial, Batch<Output>, Int) throws -> Void,
         merge: @escaping @Sendable (inout Partial, Partial) throws -> Void
     ) -> RunnablePipeline<Partial> {
-        RunnablePipeline { graph in
+        self.sink(kind: kind, name: name, placement: placement) { graph, recorder in
             let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
-            let edge = graph.makeEdge(of: Output.self)
-            self.attach(graph, [edge])
-            let recorder = graph.makeRecorder(kind: kind, name: name)
             recorder.workers.store(workers, ordering: .relaxed)
-            let input = graph.makeInput(edge, recorder: recorder)
-            let slot = ResultSlot<Partial>()
             // The job being gathered, plus each worker's queue and the job it folds: each up to `jobBatches` batches.
             let held = (workers * (ParallelFold.jobsPerWorker + 1) + 1) * ParallelFold.jobBatches
-            graph.addStage(recorder, heldBatches: held, isSink: true, placement: placement) {
-                let result = try await ParallelFold.run(
-                    input: input,
-                    initialResult: initialResult,
-                    pool: pool,
-                    workers: max(workers, 1),
-                    recorder: recorder,
-                    fold: fold,
-                    merge: merge
-                )
-                slot.store(result)
-            }
-            return slot
+            return (
+                held,
+                { input in
+                    try await ParallelFold.run(
+                        input: input,
+                        initialResult: initialResult,
+                        pool: pool,
+                        workers: max(workers, 1),
+                        recorder: recorder,
+                        fold: fold,
+                        merge: merge
+                    )
+                }
+            )
         }
     }
 }

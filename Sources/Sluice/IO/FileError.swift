@@ -51,25 +51,31 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         public var description: String { self.name }
     }
 
+    /// The error's fields, kept private: a file error is made by Sluice, read by its users.
+    private struct Storage: Sendable, Hashable {
+        var code: Code
+        var path: String
+        var offset: Int?
+        var errno: Int32?
+        var detail: String
+    }
+
+    private let storage: Storage
+
     /// What went wrong.
-    public var code: Code
+    public var code: Code { self.storage.code }
     /// The file's path as given, `"-"` for standard input or output.
-    public var path: String
+    public var path: String { self.storage.path }
     /// The byte offset where the problem is: in the file as stored (compressed) for gzip errors, in the decoded
     /// data for record errors. `nil` when it does not apply (the file could not be opened).
-    public var offset: Int?
+    public var offset: Int? { self.storage.offset }
     /// The system error number, for system errors.
-    public var errno: Int32?
+    public var errno: Int32? { self.storage.errno }
     /// A human-readable account of the problem.
-    public var detail: String
+    public var detail: String { self.storage.detail }
 
-    /// Creates a file error.
-    public init(code: Code, path: String, offset: Int? = nil, errno: Int32? = nil, detail: String) {
-        self.code = code
-        self.path = path
-        self.offset = offset
-        self.errno = errno
-        self.detail = detail
+    init(code: Code, path: String, offset: Int? = nil, errno: Int32? = nil, detail: String) {
+        self.storage = Storage(code: code, path: path, offset: offset, errno: errno, detail: detail)
     }
 
     /// A file error for the system error `number` from `operation` (`"open"`, `"read"`, `"write"`, …).

@@ -106,10 +106,26 @@ extension Pipeline {
         heldBatches: Int = 1,
         consume: @escaping @Sendable (StageInput<Output>) async throws -> Result
     ) -> RunnablePipeline<Result> {
+        self.sink(kind: kind, name: name, placement: placement) { _, _ in (heldBatches, consume) }
+    }
+
+    /// A sink stage whose body, and how many batches it holds at once, are made while the pipeline is built (a
+    /// parallel sink's depend on its workers). Every sink is built here.
+    func sink<Result: Sendable>(
+        kind: String,
+        name: String?,
+        placement: Placement = .cooperative,
+        prepare:
+            @escaping @Sendable (PipelineGraph, StageRecorder) -> (
+                heldBatches: Int,
+                consume: @Sendable (StageInput<Output>) async throws -> Result
+            )
+    ) -> RunnablePipeline<Result> {
         RunnablePipeline { graph in
             let edge = graph.makeEdge(of: Output.self)
             self.attach(graph, [edge])
             let recorder = graph.makeRecorder(kind: kind, name: name)
+            let (heldBatches, consume) = prepare(graph, recorder)
             let input = graph.makeInput(edge, recorder: recorder)
             let slot = ResultSlot<Result>()
             graph.addStage(recorder, heldBatches: heldBatches, isSink: true, placement: placement) {

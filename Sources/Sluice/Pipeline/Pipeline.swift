@@ -151,11 +151,31 @@ extension Pipeline {
                 @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
             )
     ) -> Pipeline<Next> {
+        self.through(kind: kind, name: name, placement: placement, drainsOnFailure: drainsOnFailure) {
+            graph,
+            recorder in
+            (heldBatches, prepare(graph, recorder))
+        }
+    }
+
+    /// A stage whose body, and how many batches it holds at once, are made while the pipeline is built (a parallel
+    /// stage's depend on its workers). Every stage that reads records and sends others is built here.
+    func through<Next: Sendable>(
+        kind: String,
+        name: String?,
+        placement: Placement = .cooperative,
+        drainsOnFailure: Bool = false,
+        prepare:
+            @escaping @Sendable (PipelineGraph, StageRecorder) -> (
+                heldBatches: Int,
+                body: @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
+            )
+    ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
             let input = graph.makeEdge(of: Output.self)
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
-            let body = prepare(graph, recorder)
+            let (heldBatches, body) = prepare(graph, recorder)
             let stageInput = graph.makeInput(input, recorder: recorder)
             graph.addProducingStage(
                 recorder,
