@@ -7,6 +7,10 @@ import Glibc
 #endif
 
 /// The examples of README.md, verbatim, so they cannot rot. Change both together.
+///
+/// The examples use relative paths, so some tests change the working directory (`chdir`), which the whole process
+/// shares: the suite is serialized, and no other test depends on the working directory (every other test uses
+/// absolute paths, and its shell commands `cd` first).
 @Suite("README examples", .serialized, .timeLimit(.minutes(1)))
 struct ReadmeExampleTests {
     @Test func firstExample() async throws {
@@ -117,6 +121,49 @@ struct ReadmeExampleTests {
         #expect(report[stage: "parse"]?.deadLettered == 1)
         try await Shell.check("test \"$(gzip -dc summaries.gz)\" = \"$(printf 'event 1\\nevent 3')\"")
         try await Shell.check("grep -q '\"line\":2' rejects.ndjson")
+    }
+
+    @Test func errorsAreCaughtAsDocumented() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("events.log"), Array("1\nx\n3\n".utf8))
+        struct Event: Sendable {
+            var summary: String
+            init(parsing line: Line) throws {
+                guard Int(line.string) != nil else { throw TestError(id: 0) }
+                self.summary = "event " + line.string
+            }
+        }
+        let printed = Collector<String>()
+        @Sendable func print(_ text: String) { printed.append(text) }  // what the example prints, kept
+        let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        defer { cwd.deallocate() }
+        getcwd(cwd, 4096)
+        chdir(directory.path)
+        defer { chdir(cwd) }
+        // README: "Errors, cancellation, early ends"
+        for path in ["events.log", "missing.log"] {
+            do {
+                try await Pipeline.lines(from: [path])
+                    .map(name: "parse") { try Event(parsing: $0) }
+                    .forEach { print($0.summary) }
+                    .run()
+            } catch let error as PipelineError {
+                if let file = error.underlying(as: FileError.self) {  // the input could not be read
+                    print("cannot read \(file.path): \(file.code)")
+                } else {  // a record could not be parsed: where it was
+                    print(
+                        "\(error.stage) failed on \(error.source ?? "?"), line \(error.line ?? 0): \(error.underlying)"
+                    )
+                }
+            }
+        }
+        // README end
+
+        #expect(
+            printed.all.filter { !$0.hasPrefix("event") } == [
+                "parse failed on events.log, line 2: TestError(id: 0)", "cannot read missing.log: notFound",
+            ]
+        )
     }
 
     @Test func liveStreams() async throws {

@@ -65,6 +65,31 @@ public struct Batch<Record: Sendable>: Sendable {
         }
     }
 
+    /// Calls `body` on each record, in order; an error it throws becomes the failure of that record, at
+    /// `firstIndex` plus its offset in the batch (with its origin, for a ``LocatedRecord``).
+    @inlinable
+    func forEachRecord(locatingFrom firstIndex: Int, _ body: (Record) throws -> Void) throws {
+        var done = 0
+        do {
+            try self.forEachRecord { _, record in
+                try body(record)
+                done += 1
+            }
+        } catch {
+            throw RecordFailure(index: firstIndex + done, underlying: error, record: self.record(at: done))
+        }
+    }
+
+    /// The record at `index` (a columnar batch makes only that line), or `nil` past the end.
+    @usableFromInline
+    func record(at index: Int) -> Record? {
+        guard index >= 0 && index < self.count else { return nil }
+        switch self.storage {
+        case .rows(let records): return records[index]
+        case .lines: return self.slice(index..<(index + 1)).records.first
+        }
+    }
+
     /// The results of `transform` on each record, in order.
     @inlinable
     func mapRecords<Next>(_ transform: (Record) throws -> Next) rethrows -> [Next] {

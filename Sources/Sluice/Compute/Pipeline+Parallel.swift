@@ -65,13 +65,7 @@ extension Pipeline {
             }
             var output: [Next] = []
             output.reserveCapacity(records.count)
-            try records.forEachRecord { offset, record in
-                do {
-                    output.append(try transform(record))
-                } catch {
-                    throw RecordFailure(index: firstIndex + offset, underlying: error)
-                }
-            }
+            try records.forEachRecord(locatingFrom: firstIndex) { record in output.append(try transform(record)) }
             return output
         }
     }
@@ -113,13 +107,7 @@ extension Pipeline {
             concurrency: concurrency,
             placement: placement,
             fold: { partial, records, firstIndex in
-                try records.forEachRecord { offset, record in
-                    do {
-                        try update(&partial, record)
-                    } catch {
-                        throw RecordFailure(index: firstIndex + offset, underlying: error)
-                    }
-                }
+                try records.forEachRecord(locatingFrom: firstIndex) { record in try update(&partial, record) }
             },
             merge: merge
         )

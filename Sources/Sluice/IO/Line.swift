@@ -111,6 +111,8 @@ public struct Line: Sendable {
     }
 }
 
+extension Line: LocatedRecord {}
+
 extension Line: ByteSized {
     @inlinable public var byteCount: Int { self.count }
 }

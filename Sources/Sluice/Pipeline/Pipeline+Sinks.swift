@@ -23,8 +23,10 @@ extension Pipeline {
         _ body: @escaping @Sendable (Output) throws -> Void
     ) -> RunnablePipeline<Void> {
         self.sink(kind: "forEach", name: name) { input in
+            var seen = 0
             for try await batch in input {
-                try batch.forEachRecord { _, record in try body(record) }
+                try batch.forEachRecord(locatingFrom: seen, body)
+                seen += batch.count
             }
         }
     }
@@ -40,9 +42,15 @@ extension Pipeline {
         _ body: @escaping @Sendable (Output) async throws -> Void
     ) -> RunnablePipeline<Void> {
         self.sink(kind: "forEach", name: name) { input in
+            var index = 0
             for try await batch in input {
                 for record in batch {
-                    try await body(record)
+                    do {
+                        try await body(record)
+                    } catch {
+                        throw RecordFailure(index: index, underlying: error, record: record)
+                    }
+                    index += 1
                 }
             }
         }
@@ -78,8 +86,10 @@ extension Pipeline {
     ) -> RunnablePipeline<Value> {
         self.sink(kind: "reduce", name: name, placement: placement) { input in
             var value = initialResult
+            var seen = 0
             for try await batch in input {
-                try batch.forEachRecord { _, record in try update(&value, record) }
+                try batch.forEachRecord(locatingFrom: seen) { record in try update(&value, record) }
+                seen += batch.count
             }
             return value
         }

@@ -21,7 +21,15 @@ extension Pipeline {
                 output.append(try transform(record))
             }
         }
-        return self.batchwise(kind: "map", name: name, placement: placement) { Batch(try $0.mapRecords(transform)) }
+        return self.batchwise(kind: "map", name: name, placement: placement) { batch, done in
+            Batch(
+                try batch.mapRecords { record in
+                    let next = try transform(record)
+                    done += 1
+                    return next
+                }
+            )
+        }
     }
 
     /// Keeps the records for which `isIncluded` returns `true`.
@@ -46,7 +54,13 @@ extension Pipeline {
                 if try isIncluded(record) { output.append(record) }
             }
         }
-        return self.batchwise(kind: "filter", name: name, placement: placement) { try $0.filtered(isIncluded) }
+        return self.batchwise(kind: "filter", name: name, placement: placement) { batch, done in
+            try batch.filtered { record in
+                let keep = try isIncluded(record)
+                done += 1
+                return keep
+            }
+        }
     }
 
     /// Transforms every record and keeps the non-`nil` results.
@@ -71,8 +85,14 @@ extension Pipeline {
                 if let value = try transform(record) { output.append(value) }
             }
         }
-        return self.batchwise(kind: "compactMap", name: name, placement: placement) {
-            Batch(try $0.compactMap(transform))
+        return self.batchwise(kind: "compactMap", name: name, placement: placement) { batch, done in
+            Batch(
+                try batch.compactMap { record in
+                    let next = try transform(record)
+                    done += 1
+                    return next
+                }
+            )
         }
     }
 
@@ -118,7 +138,11 @@ extension Pipeline {
                             // Only the call is guarded: iterating a sequence cannot throw.
                             try await recordGuard.run(record, index: index) { segment = try transform(record) }
                         } else {
-                            segment = try transform(record)
+                            do {
+                                segment = try transform(record)
+                            } catch {
+                                throw RecordFailure(index: index, underlying: error, record: record)
+                            }
                         }
                         index += 1
                         guard let segment else { continue }  // skipped, or sent to the dead letters
@@ -203,18 +227,29 @@ extension Pipeline {
 
     /// A stage that turns each input batch into one output batch with `transform`.
     ///
-    /// The input is released before the output is sent, so the stage holds one batch at a time.
+    /// `transform` counts the records it is done with in its second argument, so an error names the record it came
+    /// from (a counter in a register: nothing per record beyond it). The input is released before the output is
+    /// sent, so the stage holds one batch at a time.
     @usableFromInline
     func batchwise<Next: Sendable>(
         kind: String,
         name: String?,
         placement: Placement,
-        _ transform: @escaping @Sendable (Batch<Output>) throws -> Batch<Next>
+        _ transform: @escaping @Sendable (Batch<Output>, inout Int) throws -> Batch<Next>
     ) -> Pipeline<Next> {
         self.through(kind: kind, name: name, heldBatches: 1, placement: placement) { input, output in
             var iterator = input.makeAsyncIterator()
+            var seen = 0
             while let batch = try await iterator.next() {
-                try await output.send(try transform(batch), releasing: iterator.takeHeld())
+                var done = 0
+                let next: Batch<Next>
+                do {
+                    next = try transform(batch, &done)
+                } catch {
+                    throw RecordFailure(index: seen + done, underlying: error, record: batch.record(at: done))
+                }
+                seen += batch.count
+                try await output.send(next, releasing: iterator.takeHeld())
             }
         }
     }

@@ -66,7 +66,7 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
                 opened.append(destination)
             } catch {
                 for destination in opened { try? await pool.run { try destination.close() } }
-                return error
+                return PipelineError(stage: "dead-letters", underlying: error)
             }
         }
         return nil
@@ -81,7 +81,7 @@ public struct RunnablePipeline<Result: Sendable>: Sendable {
             do {
                 try await pool.run { try destination.close() }
             } catch {
-                failure = failure ?? error
+                failure = failure ?? PipelineError(stage: "dead-letters", underlying: error)
             }
         }
         return failure

@@ -87,7 +87,7 @@ struct RecordGuard: Sendable {
             if let line = letter.line { metadata["line"] = "\(line)" }
             self.logger.warning("record sent to dead letters", metadata: metadata)
         case .stop, .retry:
-            throw RecordFailure(index: index, underlying: error)
+            throw RecordFailure(index: index, underlying: error, record: record)
         }
     }
 }

@@ -1,4 +1,19 @@
-/// The error a pipeline run throws when one of its stages fails: the root cause, with the stage that raised it.
+/// The error a pipeline run throws when anything goes wrong while it runs: the root cause (``underlying``), with
+/// the stage that raised it and, when known, the failing record's position and origin.
+///
+/// The rule: ``RunnablePipeline/run(_:)`` throws a `PipelineError` for every failure of the run — a stage's error,
+/// a file's (``FileError``), a drain that overran its deadline (``DrainDeadlineExceeded``) — a
+/// ``ConfigurationError`` for settings refused before anything starts, and `CancellationError` when the calling
+/// task is cancelled. Reach the cause with ``underlying(as:)``:
+///
+/// ```swift
+/// do {
+///     try await pipeline.run()
+/// } catch let error as PipelineError {
+///     if let file = error.underlying(as: FileError.self) { print(file.path, file.offset ?? -1) }
+///     print(error.stage, error.recordIndex ?? -1, error.source ?? "-", error.line ?? -1)
+/// }
+/// ```
 ///
 /// When a stage throws, the runner cancels every other stage. Those stages then end with `CancellationError`s
 /// or closed channels — consequences, not causes — and are not reported. If two stages fail on their own at
@@ -28,22 +43,53 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     public var stage: String
     /// The error the stage threw.
     public var underlying: any Error
-    /// The position of the failing record in the stage's input, counting from 0, when the stage knows it
-    /// (parallel stages do).
+    /// The position of the failing record in the stage's input, counting from 0: every operator of ``Pipeline``
+    /// (`map`, `filter`, `compactMap`, `flatMap`, `forEach`, `reduce`, `stage`, the parallel ones) knows it; a custom
+    /// ``Stage`` or ``Sink`` does not.
     public var recordIndex: Int?
+    /// The file the failing record was read from, for records that know their origin (``LocatedRecord``: ``Line``).
+    public var source: String?
+    /// The failing record's line number in ``source`` (from 1), for records that know their origin.
+    public var line: Int?
 
     /// Creates an error for `stage` failing with `underlying`.
-    public init(code: Code = .stageFailed, stage: String, underlying: any Error, recordIndex: Int? = nil) {
+    public init(
+        code: Code = .stageFailed,
+        stage: String,
+        underlying: any Error,
+        recordIndex: Int? = nil,
+        source: String? = nil,
+        line: Int? = nil
+    ) {
         self.code = code
         self.stage = stage
         self.underlying = underlying
         self.recordIndex = recordIndex
+        self.source = source
+        self.line = line
+    }
+
+    /// The cause, if it is an `E` — `error.underlying(as: FileError.self)`.
+    public func underlying<E: Error>(as type: E.Type) -> E? {
+        self.underlying as? E
     }
 
     public var description: String {
-        let position = self.recordIndex.map { " at record \($0)" } ?? ""
+        var position = self.recordIndex.map { " at record \($0)" } ?? ""
+        let origin = [self.source.map { $0 == "-" ? "<stdin>" : $0 }, self.line.map { "line \($0)" }]
+            .compactMap { $0 }
+        if !origin.isEmpty { position += " (\(origin.joined(separator: ", ")))" }
         return "stage '\(self.stage)' failed\(position): \(self.underlying)"
     }
+}
+
+/// A record that knows where it came from: the file and line a failure on it is reported with, in
+/// ``PipelineError`` and in dead letters. ``Line`` is one; make your own record types one to get the same.
+public protocol LocatedRecord {
+    /// The file the record was read from, when known (`"-"` for standard input).
+    var sourcePath: String? { get }
+    /// Its line number in that file, from 1, when known.
+    var lineNumber: Int? { get }
 }
 
 /// A graceful shutdown did not finish draining within ``RunOptions/drainDeadline``; the run was cancelled.
@@ -67,15 +113,20 @@ struct UpstreamFailure: Error {
 }
 
 /// A record's failure inside a stage that knows the record's position; the runner turns it into a
-/// ``PipelineError`` with ``PipelineError/recordIndex`` set.
+/// ``PipelineError`` with ``PipelineError/recordIndex`` (and the record's origin) set.
 @usableFromInline
 struct RecordFailure: Error {
     @usableFromInline let index: Int
     @usableFromInline let underlying: any Error
+    let source: String?
+    let line: Int?
 
     @usableFromInline
-    init(index: Int, underlying: any Error) {
+    init(index: Int, underlying: any Error, record: Any? = nil) {
         self.index = index
         self.underlying = underlying
+        let located = record as? any LocatedRecord
+        self.source = located?.sourcePath
+        self.line = located?.lineNumber
     }
 }

@@ -163,7 +163,13 @@ final class FailureRecorder: Sendable {
         case let error as PipelineError:
             failure = error
         case let error as RecordFailure:
-            failure = PipelineError(stage: stage, underlying: error.underlying, recordIndex: error.index)
+            failure = PipelineError(
+                stage: stage,
+                underlying: error.underlying,
+                recordIndex: error.index,
+                source: error.source,
+                line: error.line
+            )
         case let error as UpstreamFailure:
             failure = PipelineError(stage: error.stage, underlying: error.underlying)
         default:

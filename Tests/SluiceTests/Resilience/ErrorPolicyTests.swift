@@ -198,7 +198,8 @@ struct ErrorPolicyTests {
                 .forEach { seen.append($0) }
                 .run(RunOptions(computeThreads: 1))
         } throws: { error in
-            (error as? FileError)?.code == .notFound && (error as? FileError)?.path == path
+            let file = (error as? PipelineError)?.underlying(as: FileError.self)
+            return file?.code == .notFound && file?.path == path
         }
         #expect(seen.all.isEmpty)
     }
