@@ -19,7 +19,7 @@ enum StatsJSON {
                 ("busy_seconds", seconds(stage.busy)), ("waiting_seconds", seconds(stage.waitingForInput)),
                 ("blocked_seconds", seconds(stage.blockedOnOutput)), ("blocked_sends", "\(stage.blockedSends)"),
                 ("skipped", "\(stage.skipped)"), ("retries", "\(stage.retries)"),
-                ("dead_lettered", "\(stage.deadLettered)"),
+                ("dead_lettered", "\(stage.deadLettered)"), ("timed_out", "\(stage.timedOut)"),
             ]
             return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
         }

@@ -29,6 +29,7 @@ struct RecordGuard: Sendable {
                 try await body()
                 return
             } catch let error where !(error is CancellationError) {
+                if error is StageTimeoutError { self.recorder.timedOutCall() }
                 guard case .retry(let retry, let fallback) = self.policy else {
                     return try await self.follow(self.policy, record: record, index: index, error: error)
                 }

@@ -35,6 +35,8 @@ public struct StageReport: Sendable, Hashable {
     public var retries: Int
     /// Records sent to dead letters by the stage's policy.
     public var deadLettered: Int
+    /// Calls that passed the stage's timeout (``StageTimeoutError``), retried ones included.
+    public var timedOut: Int
 }
 
 /// The outcome of ``RunnablePipeline/run(_:)``: the sink's result and what every stage did.
@@ -101,7 +103,8 @@ extension RunReport: CustomStringConvertible {
         let nameWidth = max(5, self.stages.map(\.name.count).max() ?? 0)
         var lines = [
             "stage".padded(to: nameWidth)
-                + "  records in  records out      bytes in     bytes out  busy  wait  blocked"
+                + "  records in  records out      bytes in     bytes out  busy  wait  blocked  skipped  retried"
+                + "  dead-lettered  timed out"
         ]
         for stage in self.stages {
             lines.append(
@@ -112,7 +115,11 @@ extension RunReport: CustomStringConvertible {
                     + String(stage.bytesOut).leftPadded(to: 12) + "  "
                     + share(stage.busy, of: stage) + "  "
                     + share(stage.waitingForInput, of: stage) + "     "
-                    + share(stage.blockedOnOutput, of: stage)
+                    + share(stage.blockedOnOutput, of: stage) + "  "
+                    + String(stage.skipped).leftPadded(to: 7) + "  "
+                    + String(stage.retries).leftPadded(to: 7) + "  "
+                    + String(stage.deadLettered).leftPadded(to: 13) + "  "
+                    + String(stage.timedOut).leftPadded(to: 9)
             )
         }
         lines.append("wall time \(self.wallTime); bottleneck: \(self.bottleneck?.name ?? "none")")

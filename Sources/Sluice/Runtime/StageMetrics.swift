@@ -9,6 +9,7 @@ final class StageMetrics: Sendable {
     let skipped: Counter
     let retries: Counter
     let deadLetters: Counter
+    let timeouts: Counter
     /// Time the stage waited for room in a full downstream channel, per send that had to wait.
     let blocked: Timer
     /// Batches waiting in the stage's input channel, sampled at each receive.
@@ -22,6 +23,7 @@ final class StageMetrics: Sendable {
         self.skipped = Counter(label: "sluice_stage_skipped", dimensions: dimensions, factory: factory)
         self.retries = Counter(label: "sluice_stage_retries", dimensions: dimensions, factory: factory)
         self.deadLetters = Counter(label: "sluice_stage_dead_letters", dimensions: dimensions, factory: factory)
+        self.timeouts = Counter(label: "sluice_stage_timeouts", dimensions: dimensions, factory: factory)
         self.blocked = Timer(label: "sluice_stage_blocked", dimensions: dimensions, factory: factory)
         self.channelDepth = Gauge(label: "sluice_stage_channel_depth", dimensions: dimensions, factory: factory)
     }

@@ -40,6 +40,7 @@ final class StageRecorder: Sendable {
     let skipped = Atomic<Int>(0)
     let retries = Atomic<Int>(0)
     let deadLettered = Atomic<Int>(0)
+    let timedOut = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
     /// For parallel stages: time the workers spent working, and how many workers there are.
     let workerNanoseconds = Atomic<UInt64>(0)
@@ -84,6 +85,11 @@ final class StageRecorder: Sendable {
         self.metrics.retries.increment()
     }
 
+    func timedOutCall() {
+        self.timedOut.wrappingAdd(1, ordering: .relaxed)
+        self.metrics.timeouts.increment()
+    }
+
     func deadLetteredRecord() {
         self.deadLettered.wrappingAdd(1, ordering: .relaxed)
         self.metrics.deadLetters.increment()
@@ -123,7 +129,8 @@ final class StageRecorder: Sendable {
             bytesOut: self.bytesOut.load(ordering: .relaxed),
             skipped: self.skipped.load(ordering: .relaxed),
             retries: self.retries.load(ordering: .relaxed),
-            deadLettered: self.deadLettered.load(ordering: .relaxed)
+            deadLettered: self.deadLettered.load(ordering: .relaxed),
+            timedOut: self.timedOut.load(ordering: .relaxed)
         )
     }
 

@@ -89,6 +89,7 @@ struct CLITests {
         try await Shell.check(
             "python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); "
                 + "p=[x for x in s[\"stages\"] if x[\"name\"]==\"parse\"][0]; assert p[\"skipped\"]==2, p; "
+                + "assert p[\"retries\"]==0 and p[\"dead_lettered\"]==0 and p[\"timed_out\"]==0, p; "
                 + "assert p[\"records_in\"]==6' '\(out)/stats.json'"
         )
         // dead-letter: one JSON line per bad record, with its source and line.
@@ -175,6 +176,7 @@ struct CLITests {
             ) == 0
         )
         try await Shell.check("grep -q 'bottleneck:' '\(directory.file("stats"))'")
+        try await Shell.check("grep -q 'skipped  retried  dead-lettered  timed out' '\(directory.file("stats"))'")
         #expect(try await runSluice("list | grep -q '^wordfreq'") == 0)
         #expect(try await runSluice("describe json-filter | grep -q -- '--field <field>'") == 0)
         #expect(try await runSluice("run wordfreq --help | grep -q -- '--top <top>'") == 0)

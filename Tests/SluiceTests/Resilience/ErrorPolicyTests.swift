@@ -280,6 +280,7 @@ struct ErrorPolicyTests {
         let report = try await run.value
         #expect(report.result == [1, 3])
         #expect(report[stage: "sometimes-slow"]?.skipped == 1)
+        #expect(report[stage: "sometimes-slow"]?.timedOut == 1)
     }
 
     @Test func stopPolicy_inARecordwiseStage_reportsThePosition() async throws {

@@ -162,7 +162,8 @@ struct PipelineRunnerTests {
                 bytesOut: 0,
                 skipped: 0,
                 retries: 0,
-                deadLettered: 0
+                deadLettered: 1,
+                timedOut: 2
             )
         }
         let report = RunReport<Void>(
@@ -181,6 +182,9 @@ struct PipelineRunnerTests {
         )
         #expect(report.bottleneck?.name == "parse")
         #expect(report.description.contains("bottleneck: parse"))
+        // The error policies' counts, per stage: skipped, retried, dead-lettered, timed out.
+        #expect(report.description.contains("skipped  retried  dead-lettered  timed out"))
+        #expect(report.description.split(separator: "\n")[2].hasSuffix("0        0              1          2"))
         let idle = RunReport<Void>(
             result: (),
             stages: [],
