@@ -23,7 +23,7 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
     ]
-        + ["Channel", "Compute", "Gzip", "Pipelines"].map { suite in
+        + ["Channel", "Compute", "Gzip", "Line", "Pipelines"].map { suite in
             .executableTarget(
                 name: "\(suite)Benchmarks",
                 dependencies: [

@@ -123,6 +123,29 @@ struct ReadmeExampleTests {
         try await Shell.check("grep -q '\"line\":2' rejects.ndjson")
     }
 
+    @Test func lineFields() async throws {
+        let directory = TemporaryDirectory()
+        let sample = String(#filePath.split(separator: "/").dropLast(3).joined(separator: "/"))
+        try await Shell.check("cp '/\(sample)/Pipelines/Samples/access.log.gz' '\(directory.path)/'")
+        let cwd = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        defer { cwd.deallocate() }
+        getcwd(cwd, 4096)
+        chdir(directory.path)
+        defer { chdir(cwd) }
+        // README: "Files and gzip" (fields)
+        let failed = try await Pipeline.lines(from: ["access.log.gz"])  // … "GET /path HTTP/1.1" 500 1234 …
+            .filter { ($0.field(8)?.int ?? 0) >= 500 }  // the status: the ninth field
+            .map { $0.field(6)?.string ?? "" }  // the path, as a String only for the lines kept
+            .collect()
+            .run()
+        print(failed.result.count, "failed requests")
+        // README end
+
+        try writeFile("paths.txt", Array(failed.result.map { $0 + "\n" }.joined().utf8))
+        try await Shell.check("gzip -dc access.log.gz | awk '$9 >= 500 { print $7 }' | cmp -s - paths.txt")
+        #expect(!failed.result.isEmpty)
+    }
+
     @Test func errorsAreCaughtAsDocumented() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("events.log"), Array("1\nx\n3\n".utf8))

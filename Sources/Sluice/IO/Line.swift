@@ -81,7 +81,8 @@ public struct Line: Sendable {
         return Array(needle).withUnsafeBytes { self.contains($0) }
     }
 
-    private func contains(_ needle: UnsafeRawBufferPointer) -> Bool {
+    @usableFromInline
+    func contains(_ needle: UnsafeRawBufferPointer) -> Bool {
         guard !needle.isEmpty else { return true }
         guard needle.count <= self.count else { return false }
         return self.withUnsafeBytes { haystack in Self.find(needle, in: haystack) }
