@@ -123,6 +123,45 @@ struct ReadmeExampleTests {
         try await Shell.check("grep -q '\"line\":2' rejects.ndjson")
     }
 
+    @Test func customStageAndSink() async throws {
+        // README: "Concepts" (your own stage and sink)
+        /// Sums of consecutive pairs: a stage that keeps state across records and batches.
+        struct PairSums: Stage {
+            func run(input: StageInput<Int>, output: StageOutput<Int>) async throws {
+                var first: Int?
+                for try await batch in input {
+                    for value in batch {
+                        if let held = first {
+                            try await output.emit(held + value)  // gathered into batches within the run's limits
+                            first = nil
+                        } else {
+                            first = value
+                        }
+                    }
+                }
+                if let held = first { try await output.emit(held) }  // what is left at the end of the input
+            }
+        }
+
+        /// The largest record: a sink, whose result is the run's.
+        struct Largest: Sink {
+            func run(input: StageInput<Int>) async throws -> Int? {
+                var largest: Int?
+                for try await batch in input {
+                    for value in batch { largest = max(largest ?? value, value) }
+                }
+                return largest
+            }
+        }
+
+        let report = try await Pipeline.from(1...9).stage(PairSums()).to(Largest()).run()
+        print(report.result ?? 0)  // pairs (1,2) … (7,8) and 9: the largest sum is 15
+        // README end
+
+        #expect(report.result == 15)
+        #expect(report.stages.map(\.name) == ["source", "stage", "sink"])
+    }
+
     @Test func lineFields() async throws {
         let directory = TemporaryDirectory()
         let sample = String(#filePath.split(separator: "/").dropLast(3).joined(separator: "/"))
