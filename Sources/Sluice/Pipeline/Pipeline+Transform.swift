@@ -221,6 +221,10 @@ extension Pipeline {
     public func stage<S: Stage>(_ stage: S, name: String? = nil) -> Pipeline<S.Output> where S.Input == Output {
         // A custom stage may hold its input batch while it fills an output batch.
         self.through(kind: stage.kind, name: name, heldBatches: 2) { input, output in
+            // Whenever the stage would wait for input, what it emitted goes on first: nothing is held back for
+            // want of a flush().
+            var input = input
+            input.beforeWait = StageInput.BeforeWait { try await output.flush() }
             try await stage.run(input: input, output: output)
         }
     }

@@ -33,6 +33,7 @@ extension Pipeline {
     public static func from<S: Source>(_ source: S, name: String? = nil) -> Pipeline<Output>
     where S.Output == Output {
         .source(kind: source.kind, name: name) { output in
+            output.endsOnShutdown = true
             try await source.run(into: output)
         }
     }

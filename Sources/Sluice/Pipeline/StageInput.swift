@@ -20,6 +20,18 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
     /// The run's clock and its ``RunOptions/maxDelay``, for stages that hold records back.
     let clock: RunClock
     let maxDelay: Duration
+    /// Called before the iterator waits on an idle input: a user's stage's partial output batch goes on then.
+    var beforeWait: BeforeWait?
+
+    /// What a user's stage does before it waits for input: send on the records it emitted.
+    final class BeforeWait: @unchecked Sendable {
+        // Called only from the stage's own task, which owns the output it flushes.
+        let action: () async throws -> Void
+
+        init(_ action: @escaping () async throws -> Void) {
+            self.action = action
+        }
+    }
 
     /// Adds to the stage's byte counts in the run report.
     func countBytes(in bytesIn: Int, out bytesOut: Int) {
@@ -33,7 +45,8 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             storage: self.channel.storage,
             recorder: self.recorder,
             flight: self.flight,
-            clock: self.clock
+            clock: self.clock,
+            beforeWait: self.beforeWait
         )
     }
 
@@ -57,6 +70,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         private let recorder: StageRecorder
         private let flight: PeakCounter
         private let clock: RunClock
+        private let beforeWait: BeforeWait?
         /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
         private var held = 0
 
@@ -65,13 +79,15 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             storage: BoundedChannelStorage<Batch<Record>>,
             recorder: StageRecorder,
             flight: PeakCounter,
-            clock: RunClock
+            clock: RunClock,
+            beforeWait: BeforeWait? = nil
         ) {
             self.base = base
             self.storage = storage
             self.recorder = recorder
             self.flight = flight
             self.clock = clock
+            self.beforeWait = beforeWait
         }
 
         /// The next batch, or `nil` at the end of the input.
@@ -79,7 +95,12 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         /// - Throws: `CancellationError` if the run is cancelled.
         public mutating func next() async throws -> Batch<Record>? {
             self.release()
+            if let beforeWait = self.beforeWait, self.isIdle {
+                try await beforeWait.action()  // nothing to read now: what the stage emitted goes on first
+            }
             let start = monotonicNanoseconds()
+            self.recorder.beginWait()
+            defer { self.recorder.endWait() }
             guard let batch = try await self.base.next() else {
                 self.recorder.waited(monotonicNanoseconds() &- start)
                 return nil
@@ -115,7 +136,11 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             if let deadline, self.isIdle {
                 self.release()
                 let start = monotonicNanoseconds()
-                defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+                self.recorder.beginWait()
+                defer {
+                    self.recorder.endWait()
+                    self.recorder.waited(monotonicNanoseconds() &- start)
+                }
                 while self.isIdle {
                     if self.clock.elapsed() >= deadline { return .deadline }
                     await self.storage.waitForElement()

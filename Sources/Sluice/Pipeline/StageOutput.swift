@@ -24,6 +24,9 @@ public final class StageOutput<Record: Sendable> {
 
     /// Set when every downstream consumer went away: the stage can stop, nobody needs its output.
     private(set) var downstreamGone = false
+    /// Set for a user's ``Source``: once a graceful shutdown is requested, its next `emit` or `send` ends it as a
+    /// normal end of input (what it emitted before still drains), even if it never looks at the shutdown itself.
+    var endsOnShutdown = false
     @usableFromInline let shutdown: ShutdownSignal
     private let ioThreads: IOThreads
     /// The thread ``waitUntilReadable(_:)`` blocks, made on first use.
@@ -96,7 +99,11 @@ public final class StageOutput<Record: Sendable> {
             self.waitThread = thread
         }
         let start = monotonicNanoseconds()
-        defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+        self.recorder.beginWait()
+        defer {
+            self.recorder.endWait()
+            self.recorder.waited(monotonicNanoseconds() &- start)
+        }
         let outcome = try await waiter.wakingOnCancellation {
             try await thread.run { try waiter.wait(for: descriptor, path: name) }
         }
@@ -126,7 +133,11 @@ public final class StageOutput<Record: Sendable> {
         if self.shutdown.isRequested { return nil }
         let shutdown = self.shutdown
         let start = monotonicNanoseconds()
-        defer { self.recorder.waited(monotonicNanoseconds() &- start) }
+        self.recorder.beginWait()
+        defer {
+            self.recorder.endWait()
+            self.recorder.waited(monotonicNanoseconds() &- start)
+        }
         let value = try await withThrowingTaskGroup(of: Optional<Value>.self) { group in
             group.addTask { try await input() }
             group.addTask {
@@ -147,21 +158,35 @@ public final class StageOutput<Record: Sendable> {
     /// - Throws: `CancellationError` if the run is cancelled; ``ChannelError/Code/consumerGone`` once no
     ///   downstream stage consumes any more (the stage should then stop; the engine treats this as a normal end).
     public func send(_ batch: Batch<Record>) async throws {
+        try self.checkNotShutDown()
         try await self.flush()
         try await self.send(batch, releasing: 0)
     }
 
     /// Adds `record` to the batch being gathered, and sends that batch when it is full.
     ///
+    /// In a ``Source``, the first `emit` or `send` after a graceful shutdown was requested ends the source instead
+    /// (by throwing an error the engine takes as the end of the input): what was emitted before drains, nothing
+    /// after it is sent, and a source need not check ``isShutdownRequested`` itself to stop in time.
+    ///
     /// - Throws: As ``send(_:)``.
     public func emit(_ record: Record) async throws {
+        try self.checkNotShutDown()
         self.pending.append(record)
         if let measure = self.sizer.measure {
             self.pendingBytes += measure(record)
         }
-        if self.pending.count >= self.batchLimits.maxRecords || self.pendingBytes >= self.batchLimits.maxBytes {
+        if self.pending.count >= self.batchLimits.maxRecords || self.pendingBytes >= self.batchLimits.maxBytes
+            || (self.endsOnShutdown && self.isDownstreamIdle)
+        {
             try await self.flush()
         }
+    }
+
+    /// Whether every consumer downstream waits for input: a user's source then sends what it emitted at once, a
+    /// record at a time if it comes that slowly, and gathers full batches only while its consumers are busy.
+    private var isDownstreamIdle: Bool {
+        self.edges.allSatisfy { $0.channel.storage.isAwaitingElements }
     }
 
     /// Adds every record of `records`, sending batches as they fill.
@@ -171,6 +196,11 @@ public final class StageOutput<Record: Sendable> {
         for record in records {
             try await self.emit(record)
         }
+    }
+
+    /// Ends a user's source at its first `emit` or `send` after a graceful shutdown was requested.
+    private func checkNotShutDown() throws(SourceEndedOnShutdown) {
+        if self.endsOnShutdown && self.shutdown.isRequested { throw SourceEndedOnShutdown() }
     }
 
     /// Sends the records gathered by ``emit(_:)`` now, as a partial batch.
@@ -229,6 +259,8 @@ public final class StageOutput<Record: Sendable> {
 
     private func deliver(_ batch: Batch<Record>, releasing released: Int) async throws {
         let start = monotonicNanoseconds()
+        self.recorder.beginWait()  // for room downstream, if a channel is full
+        defer { self.recorder.endWait() }
         var suspended = false
         var delta = batch.count - released
         var index = 0

@@ -105,6 +105,10 @@ public struct DrainDeadlineExceeded: Error, Sendable, Hashable, CustomStringConv
     }
 }
 
+/// Thrown by a user's source's `emit` or `send` after a graceful shutdown was requested: the engine takes it as the
+/// end of the source's input.
+struct SourceEndedOnShutdown: Error {}
+
 /// A failure of an input stage (a source, the line framer) that travels down the channels after every record read
 /// before it, so nothing read is lost; the sink rethrows it and the runner reports the stage it came from.
 struct UpstreamFailure: Error {

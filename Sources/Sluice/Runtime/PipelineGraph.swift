@@ -268,6 +268,8 @@ final class PipelineGraph {
                 try await output.flush()
             } catch  where output.downstreamGone {
                 // Every consumer stopped early and successfully (a sink that needed only some records).
+            } catch is SourceEndedOnShutdown {
+                try await output.flush()  // a user's source emitted after a shutdown: its end of input
             } catch let failure as UpstreamFailure {
                 try await output.flush()
                 output.fail(failure)

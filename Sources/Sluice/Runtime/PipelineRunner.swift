@@ -88,7 +88,9 @@ enum PipelineRunner {
                     }
                 case .deadlinePassed:
                     guard !running.isEmpty else { break }
-                    let busy = running.sorted().map { nodes[$0].recorder.name }
+                    // The stages at work — not those waiting for input or for room downstream — unless all wait.
+                    let working = running.sorted().filter { !nodes[$0].recorder.isWaiting }
+                    let busy = (working.isEmpty ? running.sorted() : working).map { nodes[$0].recorder.name }
                     logger.error(
                         "drain deadline passed: cancelling the run",
                         metadata: ["busy-stages": "\(busy.joined(separator: ", "))"]

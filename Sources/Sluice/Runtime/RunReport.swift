@@ -1,7 +1,7 @@
 /// What one stage did during a run.
 ///
 /// A stage's wall time splits three ways: ``busy`` working, ``waitingForInput`` (its upstream was slower), and
-/// ``blockedOnOutput`` (its downstream was slower). The stage that is busy the longest is the bottleneck.
+/// ``blockedOnOutput`` (its downstream was slower). The stage busy the longest is the bottleneck (never one that waited for input longer than it worked).
 public struct StageReport: Sendable, Hashable {
     /// The stage's name, unique within the pipeline (e.g. `"map#2"` or a name given by the user).
     public var name: String
@@ -68,7 +68,8 @@ public struct RunReport<Result: Sendable>: Sendable {
 
     /// The stage with the most busy time: the one to speed up (or parallelise) first.
     public var bottleneck: StageReport? {
-        self.stages.max { $0.busy < $1.busy }
+        // A stage that mostly waited for input (a source waiting on a socket through the wait API) is not one.
+        self.stages.filter { $0.waitingForInput <= $0.busy }.max { $0.busy < $1.busy }
     }
 
     /// The same report without the result, so reports of runs with different results can be handled alike.

@@ -41,6 +41,9 @@ final class StageRecorder: Sendable {
     let retries = Atomic<Int>(0)
     let deadLettered = Atomic<Int>(0)
     let timedOut = Atomic<Int>(0)
+    /// Waits in progress — for input, or for room downstream: a stage that waits is not busy, and the drain
+    /// deadline does not name it.
+    let waitsInProgress = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
     /// For parallel stages: time the workers spent working, and how many workers there are.
     let workerNanoseconds = Atomic<UInt64>(0)
@@ -59,6 +62,18 @@ final class StageRecorder: Sendable {
         self.batchesIn.wrappingAdd(1, ordering: .relaxed)
         self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
     }
+
+    /// Marks the start and the end of a wait (for input, or for room downstream).
+    func beginWait() {
+        self.waitsInProgress.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func endWait() {
+        self.waitsInProgress.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Whether the stage is waiting now rather than working.
+    var isWaiting: Bool { self.waitsInProgress.load(ordering: .relaxed) > 0 }
 
     func waited(_ nanoseconds: UInt64) {
         self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)

@@ -170,6 +170,8 @@ struct PipelineRunnerTests {
             result: (),
             stages: [
                 stage("source", busy: .milliseconds(20), waiting: .zero),
+                // Busier than "parse", but it waited for input (a socket, through the wait API) even longer.
+                stage("socket", busy: .milliseconds(950), waiting: .milliseconds(1_000)),
                 stage("parse", busy: .milliseconds(900), waiting: .milliseconds(10)),
                 stage("write", busy: .milliseconds(50), waiting: .milliseconds(850)),
             ],
@@ -184,7 +186,7 @@ struct PipelineRunnerTests {
         #expect(report.description.contains("bottleneck: parse"))
         // The error policies' counts, per stage: skipped, retried, dead-lettered, timed out.
         #expect(report.description.contains("skipped  retried  dead-lettered  timed out"))
-        #expect(report.description.split(separator: "\n")[2].hasSuffix("0        0              1          2"))
+        #expect(report.description.split(separator: "\n")[3].hasSuffix("0        0              1          2"))
         let idle = RunReport<Void>(
             result: (),
             stages: [],

@@ -203,3 +203,70 @@ struct ShutdownTests {
         continuation.finish()
     }
 }
+
+/// Sources and stages of the user's own under a graceful shutdown: they stop in time, and only stages at work are
+/// named when the drain overruns its deadline.
+@Suite("Shutdown of user stages", .timeLimit(.minutes(1)))
+struct UserStageShutdownTests {
+    /// A source that never looks at the shutdown: it asks for one after record 20, then goes on emitting.
+    struct Stubborn: Source {
+        let shutdown: ShutdownSignal
+        func run(into output: StageOutput<Int>) async throws {
+            for value in 0..<60 {
+                try await output.emit(value)
+                if value == 20 { self.shutdown.requestShutdown() }
+            }
+        }
+    }
+
+    @Test func aSourceThatIgnoresTheShutdown_endsAtItsNextEmit_andWhatItEmittedDrains() async throws {
+        let shutdown = ShutdownSignal()
+        var options = RunOptions(batch: BatchLimits(maxRecords: 4))
+        options.shutdown = shutdown
+        let report = try await Pipeline.from(Stubborn(shutdown: shutdown)).collect().run(options)
+        #expect(report.interrupted)
+        #expect(report.result == Array(0...20))
+    }
+
+    @Test func theSameSource_withoutAShutdown_emitsEverything() async throws {
+        let report = try await Pipeline.from(Stubborn(shutdown: ShutdownSignal())).collect()
+            .run(RunOptions(batch: BatchLimits(maxRecords: 4)))
+        #expect(!report.interrupted)
+        #expect(report.result == Array(0..<60))
+    }
+
+    @Test func theDrainDeadline_namesOnlyTheStagesAtWork() async throws {
+        let clock = ManualClock()
+        let (values, continuation) = AsyncStream.makeStream(of: Int.self)
+        let shutdown = ShutdownSignal()
+        let stuck = Gate()
+        let sinkStarted = EventCounter()
+        let parked = EventCounter()
+        var options = RunOptions(channelCapacity: 1, batch: BatchLimits(maxRecords: 1))
+        options.clock = clock
+        options.shutdown = shutdown
+        options.drainDeadline = .seconds(5)
+        options.hooks.onSendSuspended = { stage in
+            if stage == "between" { parked.signal() }
+        }
+        let run = Task {
+            try await Pipeline.from(values)
+                .map(name: "between") { $0 }
+                .forEach(name: "stuck-sink") { (_: Int) async in
+                    sinkStarted.signal()
+                    await stuck.wait()
+                }
+                .run(options)
+        }
+        for value in 0..<5 { continuation.yield(value) }
+        await sinkStarted.wait(beyond: 0)
+        await parked.wait(beyond: 0)  // "between" waits for room: the sink's channel is full
+        shutdown.requestShutdown()
+        await clock.sleepStarted.wait(beyond: 0)
+        clock.advance(by: .seconds(5))
+        let error = await #expect(throws: PipelineError.self) { try await run.value }
+        let deadline = try #require(error?.underlying(as: DrainDeadlineExceeded.self))
+        #expect(deadline.busyStages == ["stuck-sink"])
+        continuation.finish()
+    }
+}
