@@ -34,7 +34,7 @@ extension Pipeline {
     where S.Output == Output {
         .source(kind: source.kind, name: name) { output in
             output.endsOnShutdown = true
-            try await source.run(into: output)
+            try await output.withTimelyFlushes { try await source.run(into: output) }
         }
     }
 

@@ -18,10 +18,13 @@
 /// On a graceful shutdown, a source's next `emit` or `send` ends it as a normal end of input: what it emitted
 /// before still drains, and a source that never looks at ``StageOutput/isShutdownRequested`` stops in time.
 ///
+/// Records emitted are never held back longer than ``RunOptions/maxDelay``, whatever the source does between
+/// emits: a flush task beside it sends them when they are due.
+///
 /// - Important: A source that waits on slow input (a socket, a pipe) should wait with
 ///   ``StageOutput/waitUntilReadable(_:)`` or ``StageOutput/waitForInput(_:)``: they send its partial batch on
 ///   first, end on a shutdown, and count the time as waiting rather than work (so the source is never named the
-///   bottleneck). A source that waits some other way (a sleep) should `flush()` before it does.
+///   bottleneck).
 public protocol Source<Output>: Sendable {
     /// The records this source produces.
     associatedtype Output: Sendable

@@ -3,8 +3,10 @@ import Synchronization
 /// Where a source or stage sends its records: batches to the downstream stages, with backpressure.
 ///
 /// Send whole batches with ``send(_:)``, or single records with ``emit(_:)``, which gathers them into batches
-/// bounded by the run's ``BatchLimits``. The engine flushes the partial batch when the stage returns; call
-/// ``flush()`` yourself only to push a partial batch on early (for example before waiting on slow input).
+/// bounded by the run's ``BatchLimits``. The engine flushes the partial batch when the stage returns, and — in a
+/// user's ``Source`` or ``Stage`` — whenever it would otherwise be held back: a stage's when it waits for input, a
+/// source's at once while its consumers wait, or once its oldest record has waited ``RunOptions/maxDelay``.
+/// ``flush()`` pushes a partial batch on at a moment of your choosing.
 ///
 /// Every send may suspend: when a downstream channel is full, the stage waits — that is what bounds memory.
 /// If the output feeds several branches (a tee), each batch goes to every branch, and the slowest branch sets
@@ -21,6 +23,13 @@ public final class StageOutput<Record: Sendable> {
     private let onPark: (@Sendable () -> Void)?
     private var pending: [Record] = []
     private var pendingBytes = 0
+    /// When the first record of `pending` was emitted, on the run's clock (tracked for a user's source only).
+    private var pendingSince: Duration?
+    private let clock: RunClock
+    private let maxDelay: Duration
+    /// For a user's source: the lock its task and its flush task take to send (see ``withTimelyFlushes(_:)``).
+    private var sendLock: AsyncLock?
+    private var flushTimer: FlushTimer?
 
     /// Set when every downstream consumer went away: the stage can stop, nobody needs its output.
     private(set) var downstreamGone = false
@@ -38,9 +47,12 @@ public final class StageOutput<Record: Sendable> {
         flight: PeakCounter,
         options: RunOptions,
         shutdown: ShutdownSignal,
-        ioThreads: IOThreads
+        ioThreads: IOThreads,
+        clock: RunClock
     ) {
         self.edges = edges
+        self.clock = clock
+        self.maxDelay = options.maxDelay
         self.recorder = recorder
         self.flight = flight
         self.shutdown = shutdown
@@ -159,8 +171,16 @@ public final class StageOutput<Record: Sendable> {
     ///   downstream stage consumes any more (the stage should then stop; the engine treats this as a normal end).
     public func send(_ batch: Batch<Record>) async throws {
         try self.checkNotShutDown()
-        try await self.flush()
-        try await self.send(batch, releasing: 0)
+        if let lock = self.sendLock {
+            await lock.lock()
+            defer { lock.unlock() }
+            try self.checkDownstream()
+            try await self.flushPending()
+            try await self.send(batch, releasing: 0)
+        } else {
+            try await self.flushPending()
+            try await self.send(batch, releasing: 0)
+        }
     }
 
     /// Adds `record` to the batch being gathered, and sends that batch when it is full.
@@ -172,6 +192,22 @@ public final class StageOutput<Record: Sendable> {
     /// - Throws: As ``send(_:)``.
     public func emit(_ record: Record) async throws {
         try self.checkNotShutDown()
+        if let lock = self.sendLock {
+            await lock.lock()
+            defer { lock.unlock() }
+            try self.checkDownstream()
+            if self.pending.isEmpty {
+                let now = self.clock.elapsed()
+                self.pendingSince = now
+                self.flushTimer?.setDue(now + self.maxDelay)  // the flush task sends it then, if still here
+            }
+            try await self.append(record)
+        } else {
+            try await self.append(record)
+        }
+    }
+
+    private func append(_ record: Record) async throws {
         self.pending.append(record)
         if let measure = self.sizer.measure {
             self.pendingBytes += measure(record)
@@ -179,8 +215,55 @@ public final class StageOutput<Record: Sendable> {
         if self.pending.count >= self.batchLimits.maxRecords || self.pendingBytes >= self.batchLimits.maxBytes
             || (self.endsOnShutdown && self.isDownstreamIdle)
         {
-            try await self.flush()
+            try await self.flushPending()
         }
+    }
+
+    /// Once every consumer went away (seen by the flush task), a user's source's next send stops it.
+    private func checkDownstream() throws(ChannelError) {
+        if self.downstreamGone { throw ChannelError(.consumerGone) }
+    }
+
+    /// Runs a user's source (`body`) with a flush task beside it: records it emitted are sent when they have waited
+    /// ``RunOptions/maxDelay``, even while the source's task is suspended in its own code (a sleep, an await that
+    /// is not the wait API). The two take turns through a lock, so batches leave in order.
+    func withTimelyFlushes(_ body: () async throws -> Void) async throws {
+        let lock = AsyncLock()
+        let timer = FlushTimer()
+        self.sendLock = lock
+        self.flushTimer = timer
+        let output = UncheckedOutput(self)
+        let clock = self.clock
+        let (dues, due) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // The timer is stopped by cancelling it (and awaited: no task outlives the stage); the flush task by ending
+        // its stream, so that a send it has begun is finished, never cut off with the records in it.
+        let timerTask = Task { await timer.run(clock: clock) { due.yield() } }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in dues {
+                        await lock.lock()
+                        // Every consumer gone or the run cancelled: the source's own next send reports it.
+                        try? await output.value.flushIfDue()
+                        lock.unlock()
+                    }
+                }
+                defer { due.finish() }
+                try await body()
+            }
+        } catch {
+            timerTask.cancel()
+            await timerTask.value
+            throw error
+        }
+        timerTask.cancel()
+        await timerTask.value
+    }
+
+    /// Sends the gathered records if the oldest has waited `maxDelay`. Called with the send lock held.
+    private func flushIfDue() async throws {
+        guard let since = self.pendingSince, self.clock.elapsed() >= since + self.maxDelay else { return }
+        try await self.flushPending()
     }
 
     /// Whether every consumer downstream waits for input: a user's source then sends what it emitted at once, a
@@ -207,6 +290,18 @@ public final class StageOutput<Record: Sendable> {
     ///
     /// - Throws: As ``send(_:)``.
     public func flush() async throws {
+        if let lock = self.sendLock {
+            await lock.lock()
+            defer { lock.unlock() }
+            try await self.flushPending()
+        } else {
+            try await self.flushPending()
+        }
+    }
+
+    private func flushPending() async throws {
+        self.pendingSince = nil
+        self.flushTimer?.setDue(nil)
         guard !self.pending.isEmpty else { return }
         let batch = Batch(self.pending)
         self.pending = []
@@ -295,6 +390,16 @@ public final class StageOutput<Record: Sendable> {
 
 @available(*, unavailable)
 extension StageOutput: Sendable {}
+
+/// A stage's output handed to its flush task (``StageOutput/withTimelyFlushes(_:)``), which touches it only while
+/// it holds the send lock, as the stage's own task does.
+private struct UncheckedOutput<Record: Sendable>: @unchecked Sendable {
+    let value: StageOutput<Record>
+
+    init(_ value: StageOutput<Record>) {
+        self.value = value
+    }
+}
 
 /// A channel between stages, with the number of stages that send into it.
 ///

@@ -254,6 +254,7 @@ final class PipelineGraph {
         let options = self.options
         let shutdown = self.shutdown
         let ioThreads = self.ioThreads
+        let clock = self.clock
         self.addStage(recorder, heldBatches: heldBatches, isSink: false, placement: placement) {
             let output = StageOutput(
                 edges: edges,
@@ -261,7 +262,8 @@ final class PipelineGraph {
                 flight: flight,
                 options: options,
                 shutdown: shutdown,
-                ioThreads: ioThreads
+                ioThreads: ioThreads,
+                clock: clock
             )
             do {
                 try await body(output)

@@ -67,4 +67,116 @@ struct UserStageLatencyTests {
         _ = try await run.value
         #expect(received.all == [1, 2, 3])
     }
+
+    /// Emits three records at once — the last while its consumer is busy — then waits on its own (not through the
+    /// wait API) without flushing: the last record goes on when it has waited maxDelay on the run's clock.
+    @Test func aSourceThatSleepsAfterEmitting_stillDeliversWithinMaxDelay() async throws {
+        struct Burst: Source {
+            let sleep: Gate
+            func run(into output: StageOutput<Int>) async throws {
+                for value in 1...3 { try await output.emit(value) }
+                await self.sleep.wait()
+            }
+        }
+        let clock = ManualClock()
+        var options = RunOptions()
+        options.clock = clock
+        options.maxDelay = .seconds(1)
+        let sourceSleep = Gate()
+        let consumerBusy = Gate()
+        let arrived = EventCounter()
+        let received = Collector<Int>()
+        let run = Task {
+            try await Pipeline.from(Burst(sleep: sourceSleep))
+                .forEach { (value: Int) async in
+                    received.append(value)
+                    arrived.signal()
+                    if value == 1 { await consumerBusy.wait() }  // busy while the source emits the rest
+                }
+                .run(options)
+        }
+        await arrived.wait(beyond: 0)
+        await clock.sleepStarted.wait(beyond: 0)  // the flush timer waits for the records held back to be due
+        consumerBusy.open()
+        clock.advance(by: .seconds(1))
+        await arrived.wait(beyond: 2)  // all three, while the source still sleeps
+        #expect(received.all == [1, 2, 3])
+        sourceSleep.open()
+        _ = try await run.value
+    }
+
+    /// Emits forever; never looks at anything.
+    struct Endless: Source {
+        func run(into output: StageOutput<Int>) async throws {
+            var value = 0
+            while true {
+                try await output.emit(value)
+                value += 1
+            }
+        }
+    }
+
+    /// Takes the first five records and returns.
+    struct FirstFive: Sink {
+        func run(input: StageInput<Int>) async throws -> [Int] {
+            var taken: [Int] = []
+            for try await batch in input {
+                for value in batch {
+                    taken.append(value)
+                    if taken.count == 5 { return taken }
+                }
+            }
+            return taken
+        }
+    }
+
+    @Test func anEndlessUserSource_stopsWhenItsSinkEndsEarly() async throws {
+        let report = try await Pipeline.from(Endless()).to(FirstFive()).run(
+            RunOptions(batch: BatchLimits(maxRecords: 3))
+        )
+        #expect(report.result == [0, 1, 2, 3, 4])
+    }
+
+    @Test func cancellingTheRun_whileAUserSourceSleeps_endsItAtOnce() async throws {
+        struct Sleeper: Source {
+            let started: EventCounter
+            func run(into output: StageOutput<Int>) async throws {
+                try await output.emit(1)
+                self.started.signal()
+                await Gate().wait()  // returns when the task is cancelled
+                try Task.checkCancellation()
+            }
+        }
+        let started = EventCounter()
+        let run = Task { try await Pipeline.from(Sleeper(started: started)).collect().run() }
+        await started.wait(beyond: 0)
+        run.cancel()
+        await #expect(throws: CancellationError.self) { try await run.value }
+    }
+}
+
+@Suite("AsyncLock")
+struct AsyncLockTests {
+    @Test func holdersNeverOverlap_evenAcrossSuspensions() async {
+        let lock = AsyncLock()
+        let trace = Collector<String>()
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for _ in 0..<50 {
+                        await lock.lock()
+                        trace.append("in \(task)")
+                        await Task.yield()  // another task runs, and must wait for the lock
+                        trace.append("out \(task)")
+                        lock.unlock()
+                    }
+                }
+            }
+        }
+        let events = trace.all
+        #expect(events.count == 8 * 50 * 2)
+        for pair in stride(from: 0, to: events.count, by: 2) {
+            #expect(events[pair].dropFirst(3) == events[pair + 1].dropFirst(4), "overlap at \(pair)")
+        }
+    }
 }
