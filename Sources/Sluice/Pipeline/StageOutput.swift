@@ -237,27 +237,29 @@ public final class StageOutput<Record: Sendable> {
         let (dues, due) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The timer is stopped by cancelling it (and awaited: no task outlives the stage); the flush task by ending
         // its stream, so that a send it has begun is finished, never cut off with the records in it.
+        // The source's error is caught inside the group, so that the group never cancels the flush task on its way
+        // out (a failing source's records still drain; only cancelling the run cuts a send short).
         let timerTask = Task { await timer.run(clock: clock) { due.yield() } }
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in dues {
-                        await lock.lock()
-                        // Every consumer gone or the run cancelled: the source's own next send reports it.
-                        try? await output.value.flushIfDue()
-                        lock.unlock()
-                    }
+        let outcome = await withTaskGroup(of: Void.self) { group -> Result<Void, any Error> in
+            group.addTask {
+                for await _ in dues {
+                    await lock.lock()
+                    // Every consumer gone or the run cancelled: the source's own next send reports it.
+                    try? await output.value.flushIfDue()
+                    lock.unlock()
                 }
-                defer { due.finish() }
-                try await body()
             }
-        } catch {
-            timerTask.cancel()
-            await timerTask.value
-            throw error
+            defer { due.finish() }
+            do {
+                try await body()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
         }
         timerTask.cancel()
         await timerTask.value
+        try outcome.get()
     }
 
     /// Sends the gathered records if the oldest has waited `maxDelay`. Called with the send lock held.

@@ -105,6 +105,23 @@ struct UserStageLatencyTests {
         _ = try await run.value
     }
 
+    @Test func aUserSourceThatFails_stillDeliversWhatItEmittedBefore() async throws {
+        struct Failing: Source {
+            func run(into output: StageOutput<Int>) async throws {
+                for value in 1...10 { try await output.emit(value) }
+                throw TestError(id: 4)
+            }
+        }
+        let received = Collector<Int>()
+        let error = await #expect(throws: PipelineError.self) {
+            try await Pipeline.from(Failing())
+                .forEach { (value: Int) async in received.append(value) }
+                .run(RunOptions(channelCapacity: 1, batch: BatchLimits(maxRecords: 3)))
+        }
+        #expect(error?.underlying(as: TestError.self) == TestError(id: 4))
+        #expect(received.all == Array(1...10))
+    }
+
     /// Emits forever; never looks at anything.
     struct Endless: Source {
         func run(into output: StageOutput<Int>) async throws {
