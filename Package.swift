@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "Pipelines", targets: ["Pipelines"]),
+        .library(name: "SluiceCommand", targets: ["SluiceCommand"]),
         .executable(name: "sluice", targets: ["SluiceCLI"]),
     ],
     dependencies: [
@@ -61,8 +62,8 @@ let package = Package(
             exclude: ["Samples"],
             swiftSettings: strictSwiftSettings
         ),
-        .executableTarget(
-            name: "SluiceCLI",
+        .target(
+            name: "SluiceCommand",
             dependencies: [
                 "Sluice",
                 "Pipelines",
@@ -72,6 +73,11 @@ let package = Package(
             ],
             swiftSettings: strictSwiftSettings
         ),
+        .executableTarget(
+            name: "SluiceCLI",
+            dependencies: ["SluiceCommand", "Pipelines"],
+            swiftSettings: strictSwiftSettings
+        ),
         .testTarget(
             name: "SluiceTests",
             dependencies: [
@@ -79,6 +85,7 @@ let package = Package(
                 "Pipelines",
                 // The CLI's end-to-end tests run the built `sluice` binary: depending on it makes sure it is built.
                 "SluiceCLI",
+                "SluiceCommand",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SluiceCLI
+@testable import SluiceCommand
 
 #if canImport(Glibc)
 import Glibc

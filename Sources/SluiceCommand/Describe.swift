@@ -8,13 +8,13 @@ struct Describe: ParsableCommand {
     var name: String
 
     func validate() throws {
-        guard PipelineRegistry.named(self.name) != nil else {
+        guard PipelineCatalog.named(self.name) != nil else {
             throw ValidationError(unknownPipelineMessage(self.name))
         }
     }
 
     func run() {
-        guard let pipeline = PipelineRegistry.named(self.name) else { return }
+        guard let pipeline = PipelineCatalog.named(self.name) else { return }
         print("\(pipeline.name): \(pipeline.summary)")
         print("stages: \(pipeline.stages)")
         print(Self.ownOptions(of: pipeline))
@@ -40,5 +40,5 @@ extension String {
 }
 
 func unknownPipelineMessage(_ name: String) -> String {
-    "unknown pipeline '\(name)'; known pipelines: " + PipelineRegistry.all.map { $0.name }.joined(separator: ", ")
+    "unknown pipeline '\(name)'; known pipelines: " + PipelineCatalog.pipelines.map { $0.name }.joined(separator: ", ")
 }

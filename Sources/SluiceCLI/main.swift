@@ -1,0 +1,6 @@
+import Pipelines
+import SluiceCommand
+
+// The `sluice` executable: the command of the SluiceCommand library with the ready pipelines of this repository.
+// A package of your own does the same with its pipelines added (README: "Your own CLI").
+await SluiceCommand.main(pipelines: PipelineRegistry.all)

@@ -1,0 +1,77 @@
+import ArgumentParser
+public import Pipelines
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `sluice` command as a library: `list`, `describe` and `run` — with every option of `sluice run`, its exit
+/// statuses and its signal handling — over the ready pipelines you give it.
+///
+/// A package of your own makes its own `sluice` with its pipelines beside the ready ones:
+///
+/// ```swift
+/// import Pipelines
+/// import SluiceCommand
+///
+/// await SluiceCommand.main(pipelines: PipelineRegistry.all + [Sessionize.self])
+/// ```
+public enum SluiceCommand {
+    /// Parses the process's arguments and runs the command over `pipelines`; exits the process on an error (64 for
+    /// a usage error, 1 for a failed run, 130 / 143 after a signal), returns after a successful run.
+    ///
+    /// Two pipelines with the same name (or one named like a command, `help`) stop it at once, naming both.
+    public static func main(pipelines: [any ReadyPipeline.Type]) async {
+        if let problem = Self.problem(with: pipelines) {
+            CommonRunOptions.writeStandardError("sluice: \(problem)\n")
+            exit(ExitCode.validationFailure.rawValue)
+        }
+        PipelineCatalog.pipelines = pipelines
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // `sluice run NAME` with a NAME that is no pipeline's: say which ones there are (argument-parser would only
+        // say the argument is unexpected).
+        if arguments.first == "run", let name = arguments.dropFirst().first, !name.hasPrefix("-"), name != "help",
+            PipelineCatalog.named(name) == nil
+        {
+            CommonRunOptions.writeStandardError(
+                "Error: \(unknownPipelineMessage(name))\nUsage: sluice run <pipeline> [<options>] [<inputs> ...]\n"
+            )
+            exit(ExitCode.validationFailure.rawValue)
+        }
+        await RootCommand.main(arguments)
+    }
+
+    /// What is wrong with this set of pipelines, if anything: a name two of them share, or a reserved one.
+    static func problem(with pipelines: [any ReadyPipeline.Type]) -> String? {
+        var seen: [String: any ReadyPipeline.Type] = [:]
+        for pipeline in pipelines {
+            if pipeline.name == "help" || pipeline.name.isEmpty || pipeline.name.hasPrefix("-") {
+                return "pipeline \(pipeline) cannot be named '\(pipeline.name)'"
+            }
+            if let first = seen[pipeline.name] {
+                return "pipelines \(first) and \(pipeline) are both named '\(pipeline.name)'"
+            }
+            seen[pipeline.name] = pipeline
+        }
+        return nil
+    }
+}
+
+/// The pipelines the command runs, set once by ``SluiceCommand/main(pipelines:)`` before anything is parsed.
+enum PipelineCatalog {
+    // Written once, before the command line is parsed and before any task starts; only read afterwards.
+    nonisolated(unsafe) static var pipelines: [any ReadyPipeline.Type] = PipelineRegistry.all
+
+    static func named(_ name: String) -> (any ReadyPipeline.Type)? {
+        self.pipelines.first { $0.name == name }
+    }
+}
+
+/// The root of the command line: `sluice list | describe | run`.
+struct RootCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Run ready stream-processing pipelines on files: gzip or plain, in and out.",
+        subcommands: [Run.self, List.self, Describe.self]
+    )
+}
