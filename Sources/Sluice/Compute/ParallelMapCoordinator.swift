@@ -54,7 +54,8 @@ enum ParallelMapCoordinator {
                         onWindowFull: settings.onWindowFull
                     )
                 } catch {
-                    try await events.send(.inputFailed(error, batches: dispatched.withLock { $0 }))
+                    // If even this cannot be sent, the stage is already ending: nothing is left to tell.
+                    try? await events.send(.inputFailed(error, batches: dispatched.withLock { $0 }))
                 }
             }
 
@@ -78,11 +79,13 @@ enum ParallelMapCoordinator {
                             result = .failure(error)
                         }
                         recorder.worked(monotonicNanoseconds() &- start)
-                        try await events.send(.done(sequence: sequence, inputCount: inputCount, result: result))
+                        // Neither send may throw out of the task: a child's error (a cancellation, once a worker's
+                        // failure ends the stage) could then win over the stage's own error, the failing record's.
                         do {
+                            try await events.send(.done(sequence: sequence, inputCount: inputCount, result: result))
                             try await slots.send(())
-                        } catch let error as ChannelError where error.code == .consumerGone {
-                            // The dispatcher read the whole input and needs no more workers.
+                        } catch {
+                            // The stage is ending, or the dispatcher read the whole input and needs no more workers.
                         }
                     }
                 case .done(let sequence, let inputCount, let result):

@@ -43,7 +43,10 @@ enum AsyncSequenceReader {
                     local.fail(error)
                 }
             }
-            for try await element in local {
+            var elements = local.makeAsyncIterator()
+            // Waiting for the sequence's next element is waiting for input: it is neither work nor a reason to
+            // name the source when a drain overruns its deadline.
+            while let element = try await output.waitingForInput({ try await elements.next() }) {
                 try await output.emit(element)
                 if local.storage.buffered == 0 {
                     // Nothing else is waiting: send what was gathered now rather than hold it for a full batch

@@ -283,6 +283,17 @@ public final class StageOutput<Record: Sendable> {
         }
     }
 
+    /// Runs `body` — the stage's own wait for its next input — counted as waiting for input, not work.
+    func waitingForInput<Value>(_ body: () async throws -> Value) async rethrows -> Value {
+        let start = monotonicNanoseconds()
+        self.recorder.beginWait()
+        defer {
+            self.recorder.endWait()
+            self.recorder.waited(monotonicNanoseconds() &- start)
+        }
+        return try await body()
+    }
+
     /// Ends a user's source at its first `emit` or `send` after a graceful shutdown was requested.
     private func checkNotShutDown() throws(SourceEndedOnShutdown) {
         if self.endsOnShutdown && self.shutdown.isRequested { throw SourceEndedOnShutdown() }

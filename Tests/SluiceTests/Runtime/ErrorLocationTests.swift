@@ -74,7 +74,7 @@ struct ErrorLocationTests {
         let error = await #expect(throws: PipelineError.self) {
             try await `operator`.run(Pipeline.lines(from: [path])) { $0.string == "event 14" }
         }
-        #expect(error?.recordIndex == 13)
+        #expect(error?.recordIndex == 13, "\(String(describing: error))")
         #expect(error?.source == path)
         #expect(error?.line == 14)
         #expect(error?.description.contains("at record 13 (\(path), line 14): ") == true)
