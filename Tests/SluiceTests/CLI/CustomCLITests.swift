@@ -11,8 +11,9 @@ struct CustomCLITests {
     static let root = "/" + #filePath.split(separator: "/").dropLast(4).joined(separator: "/")
     static let example = root + "/Examples/CustomCLI"
 
-    /// The example's binary, built (incrementally: CI builds it before the tests) from the current checkout.
-    static let binary: String = {
+    /// The example's binary, built (incrementally: CI builds it before the tests) from the current checkout, once.
+    /// The build blocks: read it through ``builtBinary()``, which waits on a thread of ``BlockingThreads``.
+    private static let binary: String = {
         do {
             let status = try Shell.runBlocking(
                 "swift build --package-path '\(example)' > '\(example)/.build-log.txt' 2>&1"
@@ -23,6 +24,11 @@ struct CustomCLITests {
         }
         return example + "/.build/debug/my-sluice"
     }()
+
+    /// The example's binary, built off the cooperative pool.
+    static func builtBinary() async throws -> String {
+        try await BlockingThreads.run { Self.binary }
+    }
 
     @Test func theREADMEShowsTheExampleVerbatim() throws {
         let readme = String(decoding: try readFile(Self.root + "/README.md"), as: UTF8.self)
@@ -37,7 +43,7 @@ struct CustomCLITests {
         let input = directory.file("in.txt")
         try writeFile(input, Array((1...100).map { "line \($0)\n" }.joined().utf8))
         let out = directory.path
-        let run = "'\(Self.binary)'"
+        let run = "'\(try await Self.builtBinary())'"
         #expect(try await Shell.run("\(run) list > '\(out)/list.txt'") == 0)
         try await Shell.check("grep -q '^head ' '\(out)/list.txt' && grep -q '^grep ' '\(out)/list.txt'")
         #expect(try await Shell.run("\(run) describe head > '\(out)/describe.txt'") == 0)
@@ -58,7 +64,8 @@ struct CustomCLITests {
     @Test func sigint_drainsGracefully_leavingAValidGzip() async throws {
         let directory = TemporaryDirectory()
         let output = directory.file("out.gz")
-        let process = try SpawnedProcess([Self.binary, "run", "cat", "-", "-o", output, "--gzip-level", "1"])
+        let binary = try await Self.builtBinary()
+        let process = try SpawnedProcess([binary, "run", "cat", "-", "-o", output, "--gzip-level", "1"])
         process.write(sampleText(lines: 150_000, seed: 5))
         try await waitForFile(output, toHold: 1_000)
         kill(process.pid, SIGINT)

@@ -58,7 +58,7 @@ struct FaultTests {
 
     /// A small library, preloaded, that fails every `write` to one path with EIO: the disk error a test cannot
     /// otherwise make on demand.
-    static let failingWrites: String = {
+    private static let failingWrites: String = {
         let directory = "/tmp/sluice-test-eio-\(getpid())"
         let source = """
             #define _GNU_SOURCE
@@ -106,8 +106,10 @@ struct FaultTests {
         let input = try Self.writeInput(in: directory)
         let target = directory.file(sink == .gzipOutput ? "out.gz" : "out.txt")
         let errors = directory.file("errors.txt")
+        // Built once; the compiler runs on a thread of BlockingThreads, never on the cooperative pool.
+        let library = try await BlockingThreads.run { Self.failingWrites }
         let status = try await Shell.run(
-            "LD_PRELOAD='\(Self.failingWrites)' SLUICE_TEST_EIO_PATH='\(target)' '\(sluice)' "
+            "LD_PRELOAD='\(library)' SLUICE_TEST_EIO_PATH='\(target)' '\(sluice)' "
                 + "run json-filter --field level --equals error '\(input)' \(sink.arguments(target)) 2> '\(errors)'"
         )
         let message = String(decoding: try readFile(errors), as: UTF8.self)

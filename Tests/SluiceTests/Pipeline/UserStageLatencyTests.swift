@@ -122,33 +122,8 @@ struct UserStageLatencyTests {
         #expect(received.all == Array(1...10))
     }
 
-    /// Emits forever; never looks at anything.
-    struct Endless: Source {
-        func run(into output: StageOutput<Int>) async throws {
-            var value = 0
-            while true {
-                try await output.emit(value)
-                value += 1
-            }
-        }
-    }
-
-    /// Takes the first five records and returns.
-    struct FirstFive: Sink {
-        func run(input: StageInput<Int>) async throws -> [Int] {
-            var taken: [Int] = []
-            for try await batch in input {
-                for value in batch {
-                    taken.append(value)
-                    if taken.count == 5 { return taken }
-                }
-            }
-            return taken
-        }
-    }
-
     @Test func anEndlessUserSource_stopsWhenItsSinkEndsEarly() async throws {
-        let report = try await Pipeline.from(Endless()).to(FirstFive()).run(
+        let report = try await Pipeline.from(Endless()).to(FirstRecords(count: 5)).run(
             RunOptions(batch: BatchLimits(maxRecords: 3))
         )
         #expect(report.result == [0, 1, 2, 3, 4])
