@@ -68,13 +68,19 @@ struct UserStageLatencyTests {
         #expect(received.all == [1, 2, 3])
     }
 
-    /// Emits three records at once — the last while its consumer is busy — then waits on its own (not through the
-    /// wait API) without flushing: the last record goes on when it has waited maxDelay on the run's clock.
+    /// Emits a record, then two more while its consumer is busy with the first, then waits on its own (not through
+    /// the wait API) without flushing: the two held back go on when they have waited maxDelay on the run's clock.
     @Test func aSourceThatSleepsAfterEmitting_stillDeliversWithinMaxDelay() async throws {
         struct Burst: Source {
+            let consumerHasFirst: Gate
+            let emitted: EventCounter
             let sleep: Gate
             func run(into output: StageOutput<Int>) async throws {
-                for value in 1...3 { try await output.emit(value) }
+                try await output.emit(1)
+                await self.consumerHasFirst.wait()
+                try await output.emit(2)
+                try await output.emit(3)
+                self.emitted.signal()
                 await self.sleep.wait()
             }
         }
@@ -82,21 +88,28 @@ struct UserStageLatencyTests {
         var options = RunOptions()
         options.clock = clock
         options.maxDelay = .seconds(1)
+        let consumerHasFirst = Gate()
+        let emitted = EventCounter()
         let sourceSleep = Gate()
         let consumerBusy = Gate()
         let arrived = EventCounter()
         let received = Collector<Int>()
         let run = Task {
-            try await Pipeline.from(Burst(sleep: sourceSleep))
+            try await Pipeline.from(Burst(consumerHasFirst: consumerHasFirst, emitted: emitted, sleep: sourceSleep))
                 .forEach { (value: Int) async in
                     received.append(value)
                     arrived.signal()
-                    if value == 1 { await consumerBusy.wait() }  // busy while the source emits the rest
+                    if value == 1 {
+                        consumerHasFirst.open()
+                        await consumerBusy.wait()  // busy while the source emits the rest
+                    }
                 }
                 .run(options)
         }
-        await arrived.wait(beyond: 0)
-        await clock.sleepStarted.wait(beyond: 0)  // the flush timer waits for the records held back to be due
+        // Records 2 and 3 are held back from time zero; the flush timer may already sleep until they are due, or
+        // start to once the time has passed: either way advancing the clock makes them due.
+        await emitted.wait(beyond: 0)
+        #expect(received.all == [1])
         consumerBusy.open()
         clock.advance(by: .seconds(1))
         await arrived.wait(beyond: 2)  // all three, while the source still sleeps
