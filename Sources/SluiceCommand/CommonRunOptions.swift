@@ -188,6 +188,8 @@ struct CommonRunOptions: ParsableArguments {
         runOptions.shutdown = shutdown
         runOptions.maxDelay = self.maxDelay.duration
         runOptions.maxBytesInFlight = self.maxBytesInFlight
+        // A warning only for a pool stalled a whole second: a busy machine is late by milliseconds.
+        runOptions.lagProbe = LagProbe(interval: .milliseconds(100), warningThreshold: .seconds(1))
         runOptions.logger = WarningLogHandler.logger(quiet: self.quiet)
         let showProgress = !self.quiet && (self.progress ?? (isatty(STDERR_FILENO) == 1))
         let meter =

@@ -10,6 +10,12 @@ enum StatsJSON {
         func quote(_ text: String) -> String {
             "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
+        func latency(_ summary: LatencySummary?) -> String {
+            guard let summary else { return "null" }
+            return "{\"count\":\(summary.count),\"p50_seconds\":\(seconds(summary.p50)),"
+                + "\"p95_seconds\":\(seconds(summary.p95)),\"p99_seconds\":\(seconds(summary.p99)),"
+                + "\"max_seconds\":\(seconds(summary.max))}"
+        }
         let stages = report.stages.map { stage in
             let fields: [(String, String)] = [
                 ("name", quote(stage.name)), ("kind", quote(stage.kind)),
@@ -20,6 +26,8 @@ enum StatsJSON {
                 ("blocked_seconds", seconds(stage.blockedOnOutput)), ("blocked_sends", "\(stage.blockedSends)"),
                 ("skipped", "\(stage.skipped)"), ("retries", "\(stage.retries)"),
                 ("dead_lettered", "\(stage.deadLettered)"), ("timed_out", "\(stage.timedOut)"),
+                ("latency", latency(stage.latency)),
+                ("queue_depth", "\(stage.queueDepth.now)"), ("queue_depth_peak", "\(stage.queueDepth.peak)"),
             ]
             return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
         }
@@ -31,6 +39,7 @@ enum StatsJSON {
             ("records_in_flight_bound", "\(report.recordsInFlightBound)"),
             ("peak_bytes_in_flight", "\(report.peakBytesInFlight)"),
             ("bytes_in_flight_bound", "\(report.bytesInFlightBound)"),
+            ("pool_lag", latency(report.poolLag)),
             ("stages", "[" + stages.joined(separator: ",") + "]"),
         ]
         return "{" + top.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"

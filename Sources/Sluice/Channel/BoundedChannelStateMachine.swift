@@ -29,7 +29,11 @@ struct BoundedChannelStateMachine<Element: Sendable> {
 
     let capacity: Int
     /// Elements admitted (being yielded or yielded to the stream) and not yet taken by the consumer.
-    private(set) var buffered = 0
+    private(set) var buffered = 0 {
+        didSet { self.peakBuffered = max(self.peakBuffered, self.buffered) }
+    }
+    /// The most elements ever buffered at once.
+    private(set) var peakBuffered = 0
     /// Elements admitted whose yield to the stream has not returned yet. Yields happen outside the lock, so the
     /// stream is finished only once none is in flight (``yieldDone()``): nothing admitted is ever lost.
     private var yieldsInFlight = 0

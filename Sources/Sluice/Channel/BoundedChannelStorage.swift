@@ -27,6 +27,9 @@ final class BoundedChannelStorage<Element: Sendable>: Sendable {
 
     var capacity: Int { self.state.withLock { $0.capacity } }
     var buffered: Int { self.state.withLock { $0.buffered } }
+
+    /// Elements buffered now, and the most ever buffered at once.
+    var depth: QueueDepth { self.state.withLock { QueueDepth(now: $0.buffered, peak: $0.peakBuffered) } }
     var suspendedSenders: Int { self.state.withLock { $0.suspendedSenders } }
 
     // MARK: Producer side

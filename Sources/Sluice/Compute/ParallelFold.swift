@@ -43,9 +43,13 @@ enum ParallelFold {
                 group.addTask(executorPreference: pool) {
                     var partial = initialResult
                     for try await job in queue {
+                        recorder.beginWork()
                         let begin = monotonicNanoseconds()
+                        defer { recorder.endWork() }
                         try fold(&partial, job.records, job.firstIndex)
-                        recorder.worked(monotonicNanoseconds() &- begin)
+                        let took = monotonicNanoseconds() &- begin
+                        recorder.worked(took)
+                        recorder.took(took)
                         flight.add(-job.held)
                     }
                     return partial

@@ -71,6 +71,7 @@ enum ParallelMapCoordinator {
                 case .dispatch(let sequence, let records, let firstIndex):
                     let inputCount = records.count
                     group.addTask(executorPreference: settings.pool) {
+                        recorder.beginWork()
                         let start = monotonicNanoseconds()
                         let result: Result<[Output], any Error>
                         do {
@@ -78,7 +79,10 @@ enum ParallelMapCoordinator {
                         } catch {
                             result = .failure(error)
                         }
-                        recorder.worked(monotonicNanoseconds() &- start)
+                        let took = monotonicNanoseconds() &- start
+                        recorder.worked(took)
+                        recorder.took(took)
+                        recorder.endWork()
                         // Neither send may throw out of the task: a child's error (a cancellation, once a worker's
                         // failure ends the stage) could then win over the stage's own error, the failing record's.
                         do {

@@ -134,6 +134,7 @@ extension Pipeline {
                 graph.fail(error)
             }
             recorder.workers.store(workers, ordering: .relaxed)
+            recorder.timesBatches.store(false, ordering: .relaxed)  // the workers' batches are timed instead
             let recordGuard =
                 policy.isStop ? nil : graph.makeRecordGuard(policy: policy, timeout: nil, recorder: recorder)
             var onWindowFull: (@Sendable () -> Void)?
@@ -178,6 +179,7 @@ extension Pipeline {
         self.sink(kind: kind, name: name, placement: placement) { graph, recorder in
             let (pool, workers) = graph.parallelWorkers(concurrency, placement: placement, stage: kind)
             recorder.workers.store(workers, ordering: .relaxed)
+            recorder.timesBatches.store(false, ordering: .relaxed)  // the workers' batches are timed instead
             // The job being gathered, plus each worker's queue and the job it folds: each up to `jobBatches` batches.
             let held = (workers * (ParallelFold.jobsPerWorker + 1) + 1) * ParallelFold.jobBatches
             return (

@@ -174,10 +174,14 @@ extension Pipeline {
         onError policy: ErrorPolicy = .stop,
         _ transform: @escaping @Sendable (Output) async throws -> Next
     ) -> Pipeline<Next> {
-        self.recordwise(kind: "stage", name: name, placement: .cooperative, policy: policy, timeout: timeout) {
-            record,
-            output,
-            recordGuard in
+        self.recordwise(
+            kind: "stage",
+            name: name,
+            placement: .cooperative,
+            policy: policy,
+            timeout: timeout,
+            timesCalls: true
+        ) { record, output, recordGuard in
             output.append(try await recordGuard.withTimeout { try await transform(record) })
         }
     }
@@ -190,10 +194,13 @@ extension Pipeline {
         placement: Placement,
         policy: ErrorPolicy,
         timeout: Duration? = nil,
+        timesCalls: Bool = false,
         heldBatches: Int = 1,
         _ apply: @escaping @Sendable (Output, inout [Next], RecordGuard) async throws -> Void
     ) -> Pipeline<Next> {
         self.through(kind: kind, name: name, heldBatches: heldBatches, placement: placement) { graph, recorder in
+            // A stage of calls (`apply` uses the guard's `withTimeout`) is timed per call, not per batch.
+            if timesCalls { recorder.timesBatches.store(false, ordering: .relaxed) }
             let recordGuard = graph.makeRecordGuard(policy: policy, timeout: timeout, recorder: recorder)
             return { input, output in
                 var iterator = input.makeAsyncIterator()

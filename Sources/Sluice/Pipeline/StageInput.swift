@@ -73,6 +73,10 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         private let beforeWait: BeforeWait?
         /// Records of the batch last handed out, still counted in flight until the stage asks for the next one.
         private var held = 0
+        /// Whether to time each batch (see ``StageRecorder/timesBatches``), and when the last one came.
+        private let timesBatches: Bool
+        private var receivedAt: UInt64 = 0
+        private var blockedAtReceipt: UInt64 = 0
 
         init(
             base: BoundedChannel<Batch<Record>>.Iterator,
@@ -88,6 +92,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             self.flight = flight
             self.clock = clock
             self.beforeWait = beforeWait
+            self.timesBatches = recorder.timesBatches.load(ordering: .relaxed)
         }
 
         /// The next batch, or `nil` at the end of the input.
@@ -95,6 +100,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
         /// - Throws: `CancellationError` if the run is cancelled.
         public mutating func next() async throws -> Batch<Record>? {
             self.release()
+            self.timeLastBatch()
             if let beforeWait = self.beforeWait, self.isIdle {
                 try await beforeWait.action()  // nothing to read now: what the stage emitted goes on first
             }
@@ -105,10 +111,25 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
                 self.recorder.waited(monotonicNanoseconds() &- start)
                 return nil
             }
-            self.recorder.received(batch.count, waited: monotonicNanoseconds() &- start)
+            let received = monotonicNanoseconds()
+            self.recorder.received(batch.count, waited: received &- start)
             self.recorder.metrics.channelDepth.record(self.storage.buffered)
             self.held = batch.count
+            if self.timesBatches {
+                self.receivedAt = received
+                self.blockedAtReceipt = self.recorder.blockedNanoseconds.load(ordering: .relaxed)
+            }
             return batch
+        }
+
+        /// Records how long the stage took on the batch it received last: until now, less the time it waited for
+        /// room downstream meanwhile.
+        private mutating func timeLastBatch() {
+            guard self.receivedAt != 0 else { return }
+            let elapsed = monotonicNanoseconds() &- self.receivedAt
+            let blocked = self.recorder.blockedNanoseconds.load(ordering: .relaxed) &- self.blockedAtReceipt
+            self.recorder.took(elapsed &- Swift.min(elapsed, blocked))
+            self.receivedAt = 0
         }
 
         /// Whether the next call to ``next()`` would wait: nothing has arrived since the last batch and the input has
@@ -135,6 +156,7 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             timer.setDue(deadline)
             if let deadline, self.isIdle {
                 self.release()
+                self.timeLastBatch()
                 let start = monotonicNanoseconds()
                 self.recorder.beginWait()
                 defer {

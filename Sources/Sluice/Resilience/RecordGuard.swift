@@ -51,9 +51,12 @@ struct RecordGuard: Sendable {
         }
     }
 
-    /// Runs `operation` for one record, failing with ``StageTimeoutError`` if the stage's timeout passes first.
+    /// Runs `operation` — one call for one record — failing with ``StageTimeoutError`` if the stage's timeout passes
+    /// first. The call's time goes into the stage's latency histogram, whatever its outcome.
     @usableFromInline
     func withTimeout<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let start = monotonicNanoseconds()
+        defer { self.recorder.took(monotonicNanoseconds() &- start) }
         guard let timeout = self.timeout else { return try await operation() }
         let clock = self.clock
         let stage = self.stage

@@ -51,7 +51,7 @@ final class PipelineGraph {
     /// - Precondition: `options` were validated.
     /// The run's logger, with the pipeline's name as metadata.
     let logger: Logger
-    private let metricsFactory: any MetricsFactory
+    let metricsFactory: any MetricsFactory
 
     init(options: RunOptions) {
         self.options = options
@@ -114,7 +114,9 @@ final class PipelineGraph {
 
     /// The input of a stage that reads `edge`.
     func makeInput<Record: Sendable>(_ edge: OutputEdge<Record>, recorder: StageRecorder) -> StageInput<Record> {
-        StageInput(
+        let storage = edge.channel.storage
+        recorder.attachInputQueue { storage.depth }
+        return StageInput(
             channel: edge.channel,
             recorder: recorder,
             flight: self.flight,

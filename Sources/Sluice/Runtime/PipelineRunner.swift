@@ -28,6 +28,9 @@ enum PipelineRunner {
             metadata: ["stages": "\(nodes.map(\.recorder.name).joined(separator: " -> "))"]
         )
         let start = monotonicNanoseconds()
+        let lagMonitor = graph.options.lagProbe.map {
+            PoolLagMonitor(settings: $0, pipeline: graph.options.name, factory: graph.metricsFactory)
+        }
 
         await withTaskGroup(of: Outcome.self) { group in
             for (index, node) in nodes.enumerated() {
@@ -62,6 +65,14 @@ enum PipelineRunner {
                     return .watcherEnded
                 }
                 return .deadlinePassed
+            }
+
+            if let probe = lagMonitor {
+                let (clock, onTick) = (graph.clock, graph.options.hooks.onLagProbeTick)
+                group.addTask {
+                    await probe.run(clock: clock, logger: logger, onTick: onTick)
+                    return .watcherEnded
+                }
             }
 
             var running = Set(nodes.indices)
@@ -141,7 +152,8 @@ enum PipelineRunner {
             recordsInFlightBound: graph.recordsInFlightBound,
             peakBytesInFlight: graph.bytesInFlight.peak,
             bytesInFlightBound: graph.bytesInFlightBound,
-            interrupted: interrupted
+            interrupted: interrupted,
+            poolLag: lagMonitor?.lags.summary
         )
     }
 }

@@ -56,6 +56,9 @@ public struct RunOptions: Sendable {
     /// custom ``Stage`` or ``Sink`` that keeps whole batches of lines while it waits should keep the lines (or their
     /// bytes) instead; if nothing is released for 5 seconds, a reader goes on anyway and logs a warning.
     public var maxBytesInFlight: Int = 32 << 20
+    /// Watches the cooperative pool for lag while the run lasts (see ``LagProbe``); the run reports it in
+    /// ``RunReport/poolLag``. Default `nil`: off (the `sluice` command turns it on).
+    public var lagProbe: LagProbe?
 
     /// Hooks for tests and instrumentation; internal so the public surface stays small.
     var hooks = Hooks()
@@ -90,6 +93,13 @@ public struct RunOptions: Sendable {
             let milliseconds = Int(self.maxDelay.components.seconds * 1000)
             throw ConfigurationError(setting: "maxDelay", value: milliseconds, requirement: "must be positive")
         }
+        if let probe = self.lagProbe, probe.interval <= .zero {
+            throw ConfigurationError(
+                setting: "lagProbe.interval",
+                text: "\(probe.interval)",
+                requirement: "must be positive"
+            )
+        }
     }
 
     struct Hooks: Sendable {
@@ -104,6 +114,8 @@ public struct RunOptions: Sendable {
         var onInputWait: (@Sendable (String) -> Void)?
         /// Called with the compute pool a run creates for itself, right after it starts.
         var onComputePoolCreated: (@Sendable (ComputePool) -> Void)?
+        /// Called after each tick of the lag probe, with the lag it measured.
+        var onLagProbeTick: (@Sendable (Duration) -> Void)?
         /// How long a reader waits for room while nothing is released before it reads on anyway (see
         /// ``ByteBudget/stallLimit``); shorter in tests.
         var byteBudgetStallLimit: Duration?

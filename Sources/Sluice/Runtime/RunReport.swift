@@ -37,6 +37,25 @@ public struct StageReport: Sendable, Hashable {
     public var deadLettered: Int
     /// Calls that passed the stage's timeout (``StageTimeoutError``), retried ones included.
     public var timedOut: Int
+    /// How long the stage took per batch, from receiving it to asking for the next, less the time it waited for
+    /// room downstream; per call for asynchronous stages (`stage`, `mapAsync`), per worker batch for parallel ones.
+    /// `nil` for sources, and for stages that saw no record.
+    public var latency: LatencySummary? = nil
+    /// Batches waiting in the stage's input channel (now, and the most at once); zero for sources.
+    public var queueDepth = QueueDepth(now: 0, peak: 0)
+}
+
+/// How many batches wait in a channel.
+public struct QueueDepth: Sendable, Hashable {
+    /// Waiting now (at the end of a run: 0 unless it failed).
+    public var now: Int
+    /// The most that waited at once: the channel's capacity means the stage was slower than its upstream.
+    public var peak: Int
+
+    public init(now: Int, peak: Int) {
+        self.now = now
+        self.peak = peak
+    }
 }
 
 /// The outcome of ``RunnablePipeline/run(_:)``: the sink's result and what every stage did.
@@ -65,6 +84,9 @@ public struct RunReport<Result: Sendable>: Sendable {
     /// Whether the run ended because of a graceful shutdown: the sources stopped early, and everything they had
     /// read went through.
     public var interrupted: Bool
+    /// How late the cooperative pool ran the lag probe's ticks (``RunOptions/lagProbe``); `nil` when it was off or
+    /// never ticked.
+    public var poolLag: LatencySummary? = nil
 
     /// The stage with the most busy time: the one to speed up (or parallelise) first.
     public var bottleneck: StageReport? {
@@ -82,7 +104,8 @@ public struct RunReport<Result: Sendable>: Sendable {
             recordsInFlightBound: self.recordsInFlightBound,
             peakBytesInFlight: self.peakBytesInFlight,
             bytesInFlightBound: self.bytesInFlightBound,
-            interrupted: self.interrupted
+            interrupted: self.interrupted,
+            poolLag: self.poolLag
         )
     }
 
@@ -94,7 +117,8 @@ public struct RunReport<Result: Sendable>: Sendable {
 
 extension RunReport: CustomStringConvertible {
     /// A table of the stages, one line each — records and bytes in and out, and the shares of time busy, waiting for
-    /// input and blocked on output — then the wall time and the bottleneck.
+    /// input and blocked on output — then the wall time and the bottleneck, each stage's latency percentiles and
+    /// the peak depth of its input channel, and the cooperative pool's lag when it was probed.
     public var description: String {
         func share(_ part: Duration, of stage: StageReport) -> String {
             let total = stage.busy + stage.waitingForInput + stage.blockedOnOutput
@@ -124,6 +148,27 @@ extension RunReport: CustomStringConvertible {
             )
         }
         lines.append("wall time \(self.wallTime); bottleneck: \(self.bottleneck?.name ?? "none")")
+        if self.stages.contains(where: { $0.latency != nil }) {
+            lines.append(
+                "latency".padded(to: nameWidth) + "       p50       p95       p99       max      count  queue peak"
+            )
+            for stage in self.stages {
+                var line = stage.name.padded(to: nameWidth)
+                if let latency = stage.latency {
+                    for value in [latency.p50, latency.p95, latency.p99, latency.max] {
+                        line += "  " + LatencySummary.format(value).leftPadded(to: 8)
+                    }
+                    line += "  " + String(latency.count).leftPadded(to: 9)
+                } else {
+                    line += "         -         -         -         -          -"
+                }
+                line += "  " + String(stage.queueDepth.peak).leftPadded(to: 10)
+                lines.append(line)
+            }
+        }
+        if let lag = self.poolLag {
+            lines.append("cooperative pool lag: \(lag)")
+        }
         if self.bytesInFlightBound > 0 {
             lines.append(
                 "bytes in flight: peak \(Self.mebibytes(self.peakBytesInFlight)), bound "

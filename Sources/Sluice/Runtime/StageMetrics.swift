@@ -14,6 +14,10 @@ final class StageMetrics: Sendable {
     let blocked: Timer
     /// Batches waiting in the stage's input channel, sampled at each receive.
     let channelDepth: Gauge
+    /// The most batches that waited in the stage's input channel at once.
+    let queueDepthPeak: Gauge
+    /// How long the stage took per batch (per call for asynchronous stages).
+    let latency: Timer
 
     init(pipeline: String, stage: String, factory: any MetricsFactory) {
         let dimensions = [("pipeline", pipeline), ("stage", stage)]
@@ -26,5 +30,7 @@ final class StageMetrics: Sendable {
         self.timeouts = Counter(label: "sluice_stage_timeouts", dimensions: dimensions, factory: factory)
         self.blocked = Timer(label: "sluice_stage_blocked", dimensions: dimensions, factory: factory)
         self.channelDepth = Gauge(label: "sluice_stage_channel_depth", dimensions: dimensions, factory: factory)
+        self.queueDepthPeak = Gauge(label: "sluice_stage_channel_depth_peak", dimensions: dimensions, factory: factory)
+        self.latency = Timer(label: "sluice_stage_latency", dimensions: dimensions, factory: factory)
     }
 }

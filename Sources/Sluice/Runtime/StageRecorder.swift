@@ -44,11 +44,20 @@ final class StageRecorder: Sendable {
     /// Waits in progress — for input, or for room downstream: a stage that waits is not busy, and the drain
     /// deadline does not name it.
     let waitsInProgress = Atomic<Int>(0)
+    /// Batches with a parallel stage's workers, or calls of an async stage, in progress.
+    let workInProgress = Atomic<Int>(0)
     let startNanoseconds = Atomic<UInt64>(0)
     /// For parallel stages: time the workers spent working, and how many workers there are.
     let workerNanoseconds = Atomic<UInt64>(0)
     let workers = Atomic<Int>(0)
     let endNanoseconds = Atomic<UInt64>(0)
+    /// How long the stage took per batch — per call for asynchronous stages, per batch of a worker for parallel ones.
+    let latency = LatencyRecorder()
+    /// Whether the stage's input iterator times its batches (receipt to the next request, less the time blocked on
+    /// output); `false` for stages whose workers or calls are timed instead.
+    let timesBatches = Atomic<Bool>(true)
+    /// The depth of the stage's input channel, for stages that have one.
+    private let inputQueue = Locked<(@Sendable () -> QueueDepth)?>(nil)
 
     init(name: String, kind: String, metrics: StageMetrics) {
         self.name = name
@@ -72,8 +81,20 @@ final class StageRecorder: Sendable {
         self.waitsInProgress.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    /// Whether the stage is waiting now rather than working.
-    var isWaiting: Bool { self.waitsInProgress.load(ordering: .relaxed) > 0 }
+    /// Whether the stage is waiting now rather than working: a wait is in progress, and none of its workers or
+    /// calls is (a parallel or async stage's dispatcher waits for input while its workers are busy).
+    var isWaiting: Bool {
+        self.waitsInProgress.load(ordering: .relaxed) > 0 && self.workInProgress.load(ordering: .relaxed) == 0
+    }
+
+    /// Marks the start and the end of a worker's batch or an async stage's call.
+    func beginWork() {
+        self.workInProgress.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func endWork() {
+        self.workInProgress.wrappingSubtract(1, ordering: .relaxed)
+    }
 
     func waited(_ nanoseconds: UInt64) {
         self.waitingNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
@@ -110,9 +131,28 @@ final class StageRecorder: Sendable {
         self.metrics.deadLetters.increment()
     }
 
-    /// A parallel stage's worker spent `nanoseconds` on a batch (called from the workers, hence the atomic add).
+    /// A parallel stage's worker spent `nanoseconds` on a batch, or an async stage's call (with its retries) took
+    /// that long (called from the workers, hence the atomic add).
     func worked(_ nanoseconds: UInt64) {
         self.workerNanoseconds.wrappingAdd(nanoseconds, ordering: .relaxed)
+    }
+
+    /// A batch or a call took `nanoseconds`: into the latency histogram and the `sluice_stage_latency` timer (from
+    /// any task).
+    func took(_ nanoseconds: UInt64) {
+        self.latency.record(nanoseconds: nanoseconds)
+        self.metrics.latency.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+    }
+
+    func attachInputQueue(_ depth: @escaping @Sendable () -> QueueDepth) {
+        self.inputQueue.withLock { $0 = depth }
+    }
+
+    /// Batches waiting in the stage's input channel now, and the most that ever waited.
+    var queueDepth: QueueDepth {
+        let depth = self.inputQueue.withLock { $0 }?() ?? QueueDepth(now: 0, peak: 0)
+        self.metrics.queueDepthPeak.record(depth.peak)
+        return depth
     }
 
     func report(runEnd: UInt64) -> StageReport {
@@ -145,7 +185,9 @@ final class StageRecorder: Sendable {
             skipped: self.skipped.load(ordering: .relaxed),
             retries: self.retries.load(ordering: .relaxed),
             deadLettered: self.deadLettered.load(ordering: .relaxed),
-            timedOut: self.timedOut.load(ordering: .relaxed)
+            timedOut: self.timedOut.load(ordering: .relaxed),
+            latency: self.latency.summary,
+            queueDepth: self.queueDepth
         )
     }
 
