@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "Pipelines", targets: ["Pipelines"]),
         .library(name: "SluiceCommand", targets: ["SluiceCommand"]),
+        .library(name: "SluiceHTTP", targets: ["SluiceHTTP"]),
         .executable(name: "sluice", targets: ["SluiceCLI"]),
     ],
     dependencies: [
@@ -23,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Only SluiceHTTP, its pipeline and the `sluice` command build these: `import Sluice` never does.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -75,9 +79,32 @@ let package = Package(
             ],
             swiftSettings: strictSwiftSettings
         ),
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                "Sluice",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwiftSettings
+        ),
+        .target(
+            name: "HTTPPipelines",
+            dependencies: [
+                "Sluice",
+                "SluiceHTTP",
+                "Pipelines",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwiftSettings
+        ),
         .executableTarget(
             name: "SluiceCLI",
-            dependencies: ["SluiceCommand", "Pipelines"],
+            dependencies: ["SluiceCommand", "Pipelines", "HTTPPipelines"],
             swiftSettings: strictSwiftSettings
         ),
         .testTarget(
@@ -88,6 +115,12 @@ let package = Package(
                 // The CLI's end-to-end tests run the built `sluice` binary: depending on it makes sure it is built.
                 "SluiceCLI",
                 "SluiceCommand",
+                "SluiceHTTP",
+                "HTTPPipelines",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -40,6 +40,12 @@ enum StatsJSON {
             ("peak_bytes_in_flight", "\(report.peakBytesInFlight)"),
             ("bytes_in_flight_bound", "\(report.bytesInFlightBound)"),
             ("pool_lag", latency(report.poolLag)),
+            (
+                "counters",
+                "{"
+                    + report.counters.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\($0.value)" }
+                    .joined(separator: ",") + "}"
+            ),
             ("stages", "[" + stages.joined(separator: ",") + "]"),
         ]
         return "{" + top.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"

@@ -1,10 +1,10 @@
 import CLibdeflate
 
 /// One libdeflate compressor, used by one worker at a time: it turns a whole block into a whole gzip member.
-final class LibdeflateCompressor: @unchecked Sendable {
+package final class LibdeflateCompressor: @unchecked Sendable {
     private let compressor: OpaquePointer
 
-    init(level: Int32) throws(FileError) {
+    package init(level: Int32) throws(FileError) {
         guard let compressor = libdeflate_alloc_compressor(level) else {
             throw FileError(code: .systemError, path: "-", detail: "libdeflate_alloc_compressor(\(level)) failed")
         }
@@ -16,7 +16,7 @@ final class LibdeflateCompressor: @unchecked Sendable {
     }
 
     /// `data` as one gzip member: header, deflate data, CRC32 and length.
-    func member(of data: [UInt8]) throws(FileError) -> [UInt8] {
+    package func member(of data: [UInt8]) throws(FileError) -> [UInt8] {
         let bound = libdeflate_gzip_compress_bound(self.compressor, data.count)
         var output = [UInt8](unsafeUninitializedCapacity: bound) { _, initialized in initialized = bound }
         let written = data.withUnsafeBytes { input in

@@ -123,9 +123,16 @@ public final class CircuitBreaker: Sendable {
 
     /// Calls `operation` unless the breaker is open, and records how it went.
     ///
+    /// - Parameters:
+    ///   - isFailure: Whether an error `operation` throws is the service's failure; one that is not (a request the
+    ///     service refused as invalid: it answered) counts as a success. Default: every error is a failure.
+    ///   - operation: The call.
     /// - Throws: ``CircuitOpen`` without calling `operation` while open (or half-open with its probes taken);
     ///   otherwise what `operation` throws. A `CancellationError` is not counted as the service's failure.
-    public func run<Value: Sendable>(_ operation: () async throws -> Value) async throws -> Value {
+    public func run<Value: Sendable>(
+        countingAsFailure isFailure: (any Error) -> Bool = { _ in true },
+        _ operation: () async throws -> Value
+    ) async throws -> Value {
         let probe = try self.admit()
         do {
             let value = try await operation()
@@ -135,7 +142,7 @@ public final class CircuitBreaker: Sendable {
             self.abandon(probe: probe)
             throw CancellationError()
         } catch {
-            self.record(failure: true, probe: probe)
+            self.record(failure: isFailure(error), probe: probe)
             throw error
         }
     }

@@ -1,6 +1,7 @@
 /// A record a stage could not process, with its error: what a ``DeadLetters`` destination receives.
 public struct DeadLetter: Sendable, Hashable {
-    /// The record's bytes: a ``Line``'s bytes, a `String`'s UTF-8, or the record's description for other types.
+    /// The record's bytes: a ``Line``'s bytes, a `String`'s UTF-8, a ``DeadLetterRepresentable`` record's
+    /// ``DeadLetterRepresentable/deadLetterBytes``, or the record's description for other types.
     public var record: [UInt8]
     /// The error, as text.
     public var error: String
@@ -39,9 +40,22 @@ public struct DeadLetter: Sendable, Hashable {
             letter.record = Array(string.utf8)
         case let bytes as [UInt8]:
             letter.record = bytes
+        case let representable as any DeadLetterRepresentable:
+            letter.record = representable.deadLetterBytes
         default:
             letter.record = Array("\(record)".utf8)
         }
+        if let located = record as? any LocatedRecord, letter.source == nil, letter.line == nil {
+            letter.source = located.sourcePath
+            letter.line = located.lineNumber
+        }
         return letter
     }
+}
+
+/// A record type that says which bytes its dead letter keeps (with ``LocatedRecord``, where it came from): a
+/// wrapper around a ``Line`` can keep the line's own bytes rather than its description.
+public protocol DeadLetterRepresentable {
+    /// The bytes a dead letter keeps for this record.
+    var deadLetterBytes: [UInt8] { get }
 }

@@ -103,7 +103,7 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// The wait after failed attempt `attempt`, with jitter drawn from `random` (in 0..<1).
-    func delay(after attempt: Int, random: Double) -> Duration {
+    package func delay(after attempt: Int, random: Double) -> Duration {
         self.baseDelay(after: attempt) * (1 - self.jitter * random)
     }
 }

@@ -4,7 +4,7 @@ internal import Histogram
 ///
 /// Microsecond resolution up to an hour, two significant digits (every percentile within 1% of the true value), in
 /// about 27 KiB: one per stage, recorded once per batch (or per call for asynchronous stages), never per record.
-final class LatencyRecorder: Sendable {
+package final class LatencyRecorder: Sendable {
     /// The longest latency told apart; longer ones count as this.
     static let highest: UInt64 = 3_600 * 1_000_000_000
 
@@ -16,13 +16,15 @@ final class LatencyRecorder: Sendable {
         )
     )
 
-    func record(nanoseconds: UInt64) {
+    package init() {}
+
+    package func record(nanoseconds: UInt64) {
         let value = min(nanoseconds, Self.highest)
         self.histogram.withLock { _ = $0.record(value) }
     }
 
     /// The percentiles so far, or `nil` before anything was recorded.
-    var summary: LatencySummary? {
+    package var summary: LatencySummary? {
         self.histogram.withLock { histogram in
             guard histogram.totalCount > 0 else { return nil }
             func duration(_ value: UInt64) -> Duration { .nanoseconds(Int64(value)) }

@@ -13,16 +13,16 @@ import Darwin
 /// swift-nio's `NIOLock` and swift-async-algorithms' `Lock` wrap pthread mutexes for the same reason.
 ///
 /// A lock box: the value is only touched with the mutex held, hence `@unchecked Sendable`.
-final class Locked<Value>: @unchecked Sendable {
+package final class Locked<Value>: @unchecked Sendable {
     private let mutex = PthreadMutex()
     private var value: Value
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
     }
 
     /// Runs `body` with the lock held. `body` must not block, suspend, or take this lock again.
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+    package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         self.mutex.lock()
         defer { self.mutex.unlock() }
         return try body(&self.value)

@@ -87,6 +87,9 @@ public struct RunReport<Result: Sendable>: Sendable {
     /// How late the cooperative pool ran the lag probe's ticks (``RunOptions/lagProbe``); `nil` when it was off or
     /// never ticked.
     public var poolLag: LatencySummary? = nil
+    /// Counts of the pipeline's own, by name — an HTTP sink's requests, retries and breaker openings — shown after
+    /// the stages in the description and in `--stats-json`. Empty unless the pipeline sets them.
+    public var counters: [String: Int] = [:]
 
     /// The stage with the most busy time: the one to speed up (or parallelise) first.
     public var bottleneck: StageReport? {
@@ -105,7 +108,8 @@ public struct RunReport<Result: Sendable>: Sendable {
             peakBytesInFlight: self.peakBytesInFlight,
             bytesInFlightBound: self.bytesInFlightBound,
             interrupted: self.interrupted,
-            poolLag: self.poolLag
+            poolLag: self.poolLag,
+            counters: self.counters
         )
     }
 
@@ -168,6 +172,11 @@ extension RunReport: CustomStringConvertible {
         }
         if let lag = self.poolLag {
             lines.append("cooperative pool lag: \(lag)")
+        }
+        if !self.counters.isEmpty {
+            lines.append(
+                self.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            )
         }
         if self.bytesInFlightBound > 0 {
             lines.append(

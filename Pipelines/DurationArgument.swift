@@ -1,14 +1,14 @@
-import ArgumentParser
+public import ArgumentParser
 
 /// A duration on the command line: a number with a unit, `ms` or `s` (`200ms`, `1.5s`, `2s`).
-struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
-    let duration: Duration
+public struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    public let duration: Duration
 
-    init(_ duration: Duration) {
+    public init(_ duration: Duration) {
         self.duration = duration
     }
 
-    init?(argument: String) {
+    public init?(argument: String) {
         let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1000)]
         for unit in units where argument.hasSuffix(unit.suffix) {
             guard let value = Double(argument.dropLast(unit.suffix.count)), value.isFinite, value > 0 else {
@@ -22,11 +22,11 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
         return nil
     }
 
-    var description: String {
+    public var description: String {
         let (seconds, attoseconds) = self.duration.components
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
     }
 
-    var defaultValueDescription: String { self.description }
+    public var defaultValueDescription: String { self.description }
 }
