@@ -1,12 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
 @testable import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An HTTP/1.1 server on 127.0.0.1 that a test scripts: every request is kept, and `script` decides the reply.
 /// It can stop (its port then refuses connections) and start again on the same port.
