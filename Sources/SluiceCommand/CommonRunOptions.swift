@@ -99,6 +99,14 @@ struct CommonRunOptions: ParsableArguments {
     @Option(help: "Write the per-stage statistics as JSON to this file.")
     var statsJson: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the run's metrics for Prometheus at http://HOST:PORT/metrics while it lasts (port 0: any free one).",
+            valueName: "host:port"
+        )
+    )
+    var metricsAddress: String?
+
     @Flag(
         inversion: .prefixedNo,
         help: "A progress line on standard error: bytes read of the input, rate, ETA (default: when it is a terminal)."
@@ -202,7 +210,7 @@ struct CommonRunOptions: ParsableArguments {
             case .deadLetter:
                 .deadLetter(.file(self.deadLetter ?? "dead-letters.ndjson", append: self.appendDeadLetters))
             }
-        let invocation = Invocation(
+        var invocation = Invocation(
             inputs: inputs,
             output: self.output,
             runOptions: runOptions,
@@ -216,9 +224,21 @@ struct CommonRunOptions: ParsableArguments {
             follow: self.follow
         )
 
+        var endpoint: MetricsEndpoint?
+        if let address = self.metricsAddress {
+            do {
+                endpoint = try MetricsEndpoint(address: address)
+            } catch {
+                Self.printError("\(error)")
+                throw ExitCode.failure
+            }
+            invocation.runOptions.metricsFactory = endpoint?.factory
+            if !self.quiet, let url = endpoint?.url { Self.writeStandardError("sluice: metrics at \(url)\n") }
+        }
         let signal = CaughtSignal()
         let report: RunReport<Void>
         do {
+            let invocation = invocation
             report = try await Self.runHandlingSignals(
                 { try await pipeline.run(invocation, options: options) },
                 shutdown: shutdown,
@@ -226,10 +246,13 @@ struct CommonRunOptions: ParsableArguments {
                 meter: meter
             )
             meter?.draw(final: true)
+            await endpoint?.stop()
         } catch is CancellationError {
+            await endpoint?.stop()
             Self.printError("stopped at once by a second signal")
             throw ExitCode(signal.exitStatus)
         } catch {
+            await endpoint?.stop()
             Self.printError("\(error)")
             throw ExitCode.failure
         }

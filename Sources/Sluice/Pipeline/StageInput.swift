@@ -113,7 +113,9 @@ public struct StageInput<Record: Sendable>: Sendable, AsyncSequence {
             }
             let received = monotonicNanoseconds()
             self.recorder.received(batch.count, waited: received &- start)
-            self.recorder.metrics.channelDepth.record(self.storage.buffered)
+            let depth = self.storage.depth
+            self.recorder.metrics.channelDepth.record(depth.now)
+            self.recorder.metrics.queueDepthPeak.record(depth.peak)
             self.held = batch.count
             if self.timesBatches {
                 self.receivedAt = received

@@ -150,9 +150,7 @@ final class StageRecorder: Sendable {
 
     /// Batches waiting in the stage's input channel now, and the most that ever waited.
     var queueDepth: QueueDepth {
-        let depth = self.inputQueue.withLock { $0 }?() ?? QueueDepth(now: 0, peak: 0)
-        self.metrics.queueDepthPeak.record(depth.peak)
-        return depth
+        self.inputQueue.withLock { $0 }?() ?? QueueDepth(now: 0, peak: 0)
     }
 
     func report(runEnd: UInt64) -> StageReport {
