@@ -11,6 +11,7 @@ let package = Package(
         .package(name: "Sluice", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -38,4 +39,22 @@ let package = Package(
                 plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
             )
         }
+        + [
+            // http-post's path against a local server: async-http-client and NIO, in this suite only.
+            .executableTarget(
+                name: "HTTPBenchmarks",
+                dependencies: [
+                    "BenchmarkSupport",
+                    .product(name: "Benchmark", package: "benchmark"),
+                    .product(name: "Sluice", package: "Sluice"),
+                    .product(name: "SluiceHTTP", package: "Sluice"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                ],
+                path: "Benchmarks/HTTP",
+                swiftSettings: [.swiftLanguageMode(.v6)],
+                plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+            )
+        ]
 )

@@ -243,7 +243,8 @@ struct CommonRunOptions: ParsableArguments {
                 { try await pipeline.run(invocation, options: options) },
                 shutdown: shutdown,
                 signal: signal,
-                meter: meter
+                meter: meter,
+                quiet: self.quiet
             )
             meter?.draw(final: true)
             await endpoint?.stop()
@@ -277,7 +278,8 @@ struct CommonRunOptions: ParsableArguments {
         _ run: @escaping @Sendable () async throws -> RunReport<Void>,
         shutdown: ShutdownSignal,
         signal: CaughtSignal,
-        meter: ProgressMeter?
+        meter: ProgressMeter?,
+        quiet: Bool
     ) async throws -> RunReport<Void> {
         enum Outcome: Sendable {
             case finished(RunReport<Void>)
@@ -294,6 +296,11 @@ struct CommonRunOptions: ParsableArguments {
                     if received == 1 {
                         signal.record(caught)
                         shutdown.requestShutdown()
+                        if !quiet {
+                            Self.writeStandardError(
+                                "sluice: \(caught): the inputs stop, what was read drains (again: stop at once)\n"
+                            )
+                        }
                     } else {
                         return .secondSignal
                     }

@@ -1,5 +1,9 @@
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `sluice run http-post` end to end: the built binary posts to a server in this process.
 @Suite("sluice run http-post", .timeLimit(.minutes(2)))
 struct HTTPPostCLITests {
@@ -48,6 +52,30 @@ struct HTTPPostCLITests {
         try await Shell.check("grep -q 'in.ndjson, line 1' '\(directory.file("err.txt"))'")
         #expect(try await runSluice("run http-post '\(directory.file("in.ndjson"))' 2> /dev/null") == 64)  // no --url
         #expect(try await runSluice("run http-post --url ftp://x '\(directory.file("in.ndjson"))' 2> /dev/null") == 64)
+        try await server.stop()
+    }
+
+    @Test func sigint_letsTheRequestInFlightFinish_thenExits130() async throws {
+        let directory = TemporaryDirectory()
+        let answer = Gate()
+        let server = try await ScriptedHTTPServer { _ in
+            await answer.wait()  // held until the test lets it go: the request is in flight when SIGINT comes
+            return .status(200)
+        }
+        let errors = directory.file("err.txt")
+        let process = try SpawnedProcess([
+            "/bin/sh", "-c", "exec '\(sluice)' run http-post --url '\(server.url)' --stats - 2> '\(errors)'",
+        ])
+        let lines = (0..<3).map { "{\"id\":\($0)}" }
+        process.write(lines.map { $0 + "\n" }.joined())
+        await server.received.wait(beyond: 0)  // posted; the answer is held
+        kill(process.pid, SIGINT)
+        try await waitUntil(errors, contains: "SIGINT: the inputs stop")
+        answer.open()
+        #expect(await process.wait() == 130)
+        #expect(server.lines == lines)
+        try await Shell.check("grep -q 'http_responses_2xx 1' '\(errors)'")  // delivered, then the drain ended
+        process.closeInput()
         try await server.stop()
     }
 }
