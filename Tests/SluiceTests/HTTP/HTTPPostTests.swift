@@ -279,6 +279,28 @@ struct HTTPPostTests {
         try await server.stop()
     }
 
+    @Test func anEnrichmentStage_callsTheServicePerRecord_inOrder() async throws {
+        let server = try await ScriptedHTTPServer { request in
+            let id = request.uri.split(separator: "=").last.map(String.init) ?? "?"
+            return id == "13" ? .status(404, body: "unknown") : .status(200, body: "geo-\(id)")
+        }
+        let letters = DeadLetters.memory()
+        let report = try await HTTPService.with(HTTPService.Settings()) { service in
+            try await Pipeline.from(0..<40)
+                .mapAsync(name: "geo", concurrency: 4, onError: .deadLetter(letters)) { (id: Int) -> String in
+                    let response = try await service.send(HTTPClientRequest(url: server.url + "?id=\(id)"))
+                    return String(decoding: response.body, as: UTF8.self)
+                }
+                .collect()
+                .run()
+        }
+        #expect(report.result == (0..<40).filter { $0 != 13 }.map { "geo-\($0)" })
+        #expect(letters.letters.map(\.error) == ["HTTP 404 Not Found from \(server.url)?id=13: unknown"])
+        #expect(server.requests.allSatisfy { $0.method == "GET" })
+        #expect(report[stage: "geo"]?.latency?.count == 40)
+        try await server.stop()
+    }
+
     @Test func retryAfter_readsSecondsAndHTTPDates() {
         #expect(RetryAfter.parse("120") == .seconds(120))
         #expect(RetryAfter.parse(" 5 ") == .seconds(5))
