@@ -6,6 +6,7 @@ public enum Grep: ReadyPipeline {
     public static let name = "grep"
     public static let summary = "the lines containing --pattern P as bytes, like LC_ALL=C grep -F (--invert: -vF)"
     public static let stages = "read -> lines -> match (compute pool) -> write"
+    public static let resultMerge = ResultMerge.concatenate
 
     public struct Options: ParsableArguments, Sendable {
         @Option(help: "The byte string to look for.")

@@ -10,6 +10,7 @@ public enum JSONFilter: ReadyPipeline {
     public static let name = "json-filter"
     public static let summary = "NDJSON lines whose top-level --field F is the JSON string --equals V, unchanged"
     public static let stages = "read -> lines -> parse (parallel on the compute pool, --on-error) -> write"
+    public static let resultMerge = ResultMerge.concatenate
 
     public struct Options: ParsableArguments, Sendable {
         @Option(help: "The top-level field to look at.")

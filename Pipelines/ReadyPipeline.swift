@@ -31,6 +31,53 @@ public protocol ReadyPipeline: Sendable {
 
     /// Runs it with its own options and returns the report of its main run.
     static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void>
+
+    /// How its results over separate parts of the input (the work units of a distributed run, `sluice job`)
+    /// combine into the result of one run over all of it. Default: ``ResultMerge/unsupported(_:)``.
+    static var resultMerge: ResultMerge { get }
+
+    /// Runs it over one work unit, writing to the invocation's output what ``resultMerge`` combines. Default:
+    /// ``run(_:options:)`` — right when the unit's output is already a part of the whole (`cat`, `grep`, `wc`);
+    /// `wordfreq` writes every word's count instead of the top ones.
+    static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void>
+
+    /// With ``ResultMerge/combineLines``: the result of the whole from the units' outputs, as lines, in input
+    /// order (`wc` sums its three columns). Default: throws.
+    static func combine(_ parts: [[String]], options: Options) throws -> [String]
+}
+
+/// How a ready pipeline's results over the parts of an input combine (see ``ReadyPipeline/resultMerge``).
+public enum ResultMerge: Sendable {
+    /// The outputs, concatenated in input order, are the result (`cat`, `grep`, `json-filter`): gzip outputs
+    /// concatenate as members.
+    case concatenate
+    /// ``ReadyPipeline/combine(_:options:)`` turns the units' output lines into the result (`wc`, `wordfreq`).
+    case combineLines
+    /// The pipeline writes no result to merge (it delivers its records elsewhere, like `http-post`).
+    case nothing
+    /// Its results cannot be combined; the text says why.
+    case unsupported(String)
+}
+
+extension ReadyPipeline {
+    public static var resultMerge: ResultMerge {
+        .unsupported("\(Self.name) does not say how its results over separate inputs combine")
+    }
+
+    public static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
+        try await Self.run(invocation, options: options)
+    }
+
+    public static func combine(_ parts: [[String]], options: Options) throws -> [String] {
+        throw UnmergeableResult(pipeline: Self.name)
+    }
+}
+
+/// A pipeline was asked to combine results it cannot combine.
+public struct UnmergeableResult: Error, Sendable, CustomStringConvertible {
+    public var pipeline: String
+
+    public var description: String { "\(self.pipeline) cannot combine results of separate runs" }
 }
 
 extension ReadyPipeline {
@@ -39,6 +86,22 @@ extension ReadyPipeline {
     /// - Throws: argument-parser's error for arguments that are not its options, or the run's error.
     public static func run(_ invocation: Invocation, arguments: [String]) async throws -> RunReport<Void> {
         try await self.run(invocation, options: Options.parse(arguments))
+    }
+
+    /// Runs it over one work unit with its own options parsed from `arguments` (see ``runUnit(_:options:)``).
+    public static func runUnit(_ invocation: Invocation, arguments: [String]) async throws -> RunReport<Void> {
+        try await self.runUnit(invocation, options: Options.parse(arguments))
+    }
+
+    /// Checks that `arguments` are its own options (argument-parser's error if not).
+    public static func validateArguments(_ arguments: [String]) throws {
+        _ = try Options.parse(arguments)
+    }
+
+    /// Combines the units' output lines with its own options parsed from `arguments` (see
+    /// ``combine(_:options:)``).
+    public static func combine(_ parts: [[String]], arguments: [String]) throws -> [String] {
+        try self.combine(parts, options: Options.parse(arguments))
     }
 }
 
@@ -112,4 +175,12 @@ public struct MalformedRecord: Error, Sendable, CustomStringConvertible {
             .compactMap { $0 }.joined(separator: ", ")
         return place.isEmpty ? self.reason : "\(place): \(self.reason)"
     }
+}
+
+/// A unit's output that ``ReadyPipeline/combine(_:options:)`` cannot read.
+public struct MalformedPart: Error, Sendable, CustomStringConvertible {
+    public var pipeline: String
+    public var text: String
+
+    public var description: String { "\(self.pipeline): a unit's output line is not what it writes: '\(self.text)'" }
 }

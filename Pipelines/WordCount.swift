@@ -9,6 +9,18 @@ public enum WordCount: ReadyPipeline {
     public static let name = "wc"
     public static let summary = "LINES WORDS BYTES of the decoded input, the same numbers as LC_ALL=C wc"
     public static let stages = "read -> lines -> count (parallel on the compute pool) -> write"
+    public static let resultMerge = ResultMerge.combineLines
+
+    /// Sums the units' `LINES WORDS BYTES`.
+    public static func combine(_ parts: [[String]], options: NoOptions) throws -> [String] {
+        var totals = [0, 0, 0]
+        for line in parts.joined() {
+            let columns = line.split(separator: " ").compactMap { Int($0) }
+            guard columns.count == 3 else { throw MalformedPart(pipeline: Self.name, text: line) }
+            for index in 0..<3 { totals[index] += columns[index] }
+        }
+        return [totals.map(String.init).joined(separator: " ")]
+    }
 
     struct Counts: Sendable {
         var lineBytes = 0

@@ -22,6 +22,30 @@ public enum WordFrequency: ReadyPipeline {
         }
     }
 
+    public static let resultMerge = ResultMerge.combineLines
+
+    /// A unit's output: every word's count (the top of the whole needs them all).
+    public static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
+        var all = options
+        all.top = .max
+        return try await Self.run(invocation, options: all)
+    }
+
+    /// Adds the units' counts per word, then keeps the `--top` most frequent, as ``run(_:options:)`` orders them.
+    public static func combine(_ parts: [[String]], options: Options) throws -> [String] {
+        var counts: [String: Int] = [:]
+        for line in parts.joined() {
+            guard let space = line.firstIndex(of: " "), let count = Int(line[..<space]) else {
+                throw MalformedPart(pipeline: Self.name, text: line)
+            }
+            counts[String(line[line.index(after: space)...]), default: 0] += count
+        }
+        let ordered = counts.sorted {
+            $0.value != $1.value ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes($1.key.utf8)
+        }
+        return ordered.prefix(options.top).map { "\($0.value) \($0.key)" }
+    }
+
     public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
         let top = options.top
         let report = try await invocation.lines

@@ -66,6 +66,8 @@ public enum HTTPPost: ReadyPipeline {
     public static let name = "http-post"
     public static let summary = "post NDJSON lines to --url, --batch-size lines per request, --concurrency at once"
     public static let stages = "read -> lines -> validate -> batch -> [compress] -> post -> outcome -> deliver"
+    /// Each unit of a distributed run posts its own lines: there is nothing to merge.
+    public static let resultMerge = ResultMerge.nothing
 
     public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
         let runOptions = invocation.runOptions

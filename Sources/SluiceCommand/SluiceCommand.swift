@@ -72,6 +72,6 @@ struct RootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Run ready stream-processing pipelines on files: gzip or plain, in and out.",
-        subcommands: [Run.self, List.self, Describe.self]
+        subcommands: [Run.self, List.self, Describe.self, Job.self]
     )
 }

@@ -64,7 +64,7 @@ public final class ShutdownSignal: Sendable {
     }
 
     /// Returns once a shutdown is requested, or when the calling task is cancelled.
-    func wait() async {
+    public func wait() async {
         let id = self.state.withLock { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter

@@ -1,0 +1,513 @@
+import Logging
+import PostgresNIO
+
+/// The coordinator's tables and every operation on them, each one statement or one transaction.
+///
+/// Time: every lease and backoff is computed by the database, at `now` — the database's `clock_timestamp()`, or
+/// for tests a time the caller gives (seconds since the epoch), so leases expire on an injected clock.
+///
+/// Fencing: a unit's `token` grows by one at each claim. Renewing, finishing, failing and releasing a unit need the
+/// token of the claim; a worker whose lease expired and whose unit was claimed again holds an old token and is
+/// refused — it can neither mark the unit done nor put its output in place (the rename happens inside the
+/// transaction that checks the token, with the unit's row locked).
+public struct ClusterStore: Sendable {
+    public let database: ClusterDatabase
+    /// The time operations use: `nil` for the database's own clock.
+    let now: @Sendable () -> Double?
+
+    public init(database: ClusterDatabase) {
+        self.init(database: database, now: { nil })
+    }
+
+    init(database: ClusterDatabase, now: @escaping @Sendable () -> Double?) {
+        self.database = database
+        self.now = now
+    }
+
+    var client: PostgresClient { self.database.client }
+    var logger: Logger { self.database.logger }
+
+    // MARK: Schema
+
+    /// The migrations, in order, each a list of statements; a database records the ones it has
+    /// (`sluice.schema_migrations`).
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE sluice.jobs (
+                name text PRIMARY KEY,
+                pipeline text NOT NULL,
+                arguments text[] NOT NULL,
+                output_dir text NOT NULL,
+                inputs text[] NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            )
+            """,
+            """
+            CREATE TABLE sluice.units (
+                job text NOT NULL REFERENCES sluice.jobs(name) ON DELETE CASCADE,
+                position integer NOT NULL,
+                input text NOT NULL,
+                state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
+                token bigint NOT NULL DEFAULT 0,
+                attempts integer NOT NULL DEFAULT 0,
+                worker text,
+                lease_until timestamptz,
+                not_before timestamptz,
+                error text,
+                output text,
+                started_at timestamptz,
+                finished_at timestamptz,
+                PRIMARY KEY (job, position)
+            )
+            """,
+            "CREATE INDEX units_by_state ON sluice.units (state, job, position)",
+            """
+            CREATE TABLE sluice.workers (
+                id text PRIMARY KEY,
+                job text,
+                started_at timestamptz NOT NULL,
+                seen_at timestamptz NOT NULL,
+                units_done integer NOT NULL DEFAULT 0
+            )
+            """,
+        ]
+    ]
+
+    /// Creates the schema, or brings it up to date; safe with many workers starting at once.
+    public func migrate() async throws {
+        try await self.transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7269736, 1)", logger: self.logger)
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS sluice", logger: self.logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS sluice.schema_migrations (
+                    version integer PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                )
+                """,
+                logger: self.logger
+            )
+            var applied = 0
+            for try await version in try await connection.query(
+                "SELECT coalesce(max(version), 0) FROM sluice.schema_migrations",
+                logger: self.logger
+            ).decode(Int.self) {
+                applied = version
+            }
+            guard applied <= Self.migrations.count else {
+                throw ClusterError.schemaNewerThanThisVersion(found: applied, known: Self.migrations.count)
+            }
+            for (index, migration) in Self.migrations.enumerated().dropFirst(applied) {
+                for statement in migration {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                let version = index + 1
+                try await connection.query(
+                    "INSERT INTO sluice.schema_migrations (version) VALUES (\(version))",
+                    logger: self.logger
+                )
+            }
+        }
+    }
+
+    // MARK: Jobs
+
+    /// A job as submitted.
+    public struct Job: Sendable, Equatable {
+        public var name: String
+        public var pipeline: String
+        public var arguments: [String]
+        public var outputDirectory: String
+        public var inputs: [String]
+
+        public init(name: String, pipeline: String, arguments: [String], outputDirectory: String, inputs: [String]) {
+            self.name = name
+            self.pipeline = pipeline
+            self.arguments = arguments
+            self.outputDirectory = outputDirectory
+            self.inputs = inputs
+        }
+    }
+
+    /// Creates `job` and one pending unit per input, in input order. Returns `false` when the same job was
+    /// submitted before (nothing changes).
+    ///
+    /// - Throws: ``ClusterError/jobMismatch(job:differences:)`` when a job of that name exists with other settings.
+    @discardableResult
+    public func submit(_ job: Job) async throws -> Bool {
+        try await self.transaction { connection in
+            let inserted =
+                try await connection.query(
+                    """
+                    INSERT INTO sluice.jobs (name, pipeline, arguments, output_dir, inputs)
+                    VALUES (\(job.name), \(job.pipeline), \(job.arguments), \(job.outputDirectory), \(job.inputs))
+                    ON CONFLICT (name) DO NOTHING RETURNING 1
+                    """,
+                    logger: self.logger
+                ).collect().count == 1
+            guard inserted else {
+                guard let existing = try await Self.job(named: job.name, on: connection, logger: self.logger) else {
+                    throw ClusterError.unknownJob(job.name)
+                }
+                let differences = Self.differences(existing, job)
+                guard differences.isEmpty else {
+                    throw ClusterError.jobMismatch(job: job.name, differences: differences)
+                }
+                return false
+            }
+            try await connection.query(
+                """
+                INSERT INTO sluice.units (job, position, input)
+                SELECT \(job.name), ordinality - 1, input FROM unnest(\(job.inputs)::text[]) WITH ORDINALITY AS u(input)
+                """,
+                logger: self.logger
+            )
+            return true
+        }
+    }
+
+    static func differences(_ existing: Job, _ submitted: Job) -> [String] {
+        var differences: [String] = []
+        if existing.pipeline != submitted.pipeline {
+            differences.append("pipeline \(existing.pipeline), not \(submitted.pipeline)")
+        }
+        if existing.arguments != submitted.arguments {
+            differences.append("arguments \(existing.arguments), not \(submitted.arguments)")
+        }
+        if existing.outputDirectory != submitted.outputDirectory {
+            differences.append("output directory \(existing.outputDirectory), not \(submitted.outputDirectory)")
+        }
+        if existing.inputs != submitted.inputs {
+            differences.append("\(existing.inputs.count) inputs, not the \(submitted.inputs.count) given")
+        }
+        return differences
+    }
+
+    /// The job named `name`, if there is one.
+    public func job(named name: String) async throws -> Job? {
+        try await self.client.withConnection { connection in
+            try await Self.job(named: name, on: connection, logger: self.logger)
+        }
+    }
+
+    static func job(named name: String, on connection: PostgresConnection, logger: Logger) async throws -> Job? {
+        let rows = try await connection.query(
+            "SELECT pipeline, arguments, output_dir, inputs FROM sluice.jobs WHERE name = \(name)",
+            logger: logger
+        )
+        for try await (pipeline, arguments, directory, inputs) in rows.decode((String, [String], String, [String]).self)
+        {
+            return Job(name: name, pipeline: pipeline, arguments: arguments, outputDirectory: directory, inputs: inputs)
+        }
+        return nil
+    }
+
+    // MARK: Units
+
+    /// A unit a worker claimed: its input, and the fencing token of this claim.
+    public struct Claim: Sendable, Equatable {
+        public var job: String
+        public var position: Int
+        public var input: String
+        public var token: Int
+        /// Failed attempts before this one (a lease that expired counts).
+        public var attempts: Int
+    }
+
+    /// Claims the first unit that is pending (and past its backoff) or whose lease expired, of `job` (or of any job),
+    /// under a lease of `lease` seconds. A unit whose lease expired after `maxAttempts` attempts is marked failed.
+    public func claim(job: String?, worker: String, lease: Duration, maxAttempts: Int) async throws -> Claim? {
+        let now = self.now()
+        let seconds = Self.seconds(lease)
+        return try await self.transaction { connection in
+            try await connection.query(
+                """
+                UPDATE sluice.units SET state = 'failed', worker = NULL, lease_until = NULL,
+                    attempts = attempts + 1, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp()),
+                    error = 'its worker (' || coalesce(worker, '?') || ') stopped renewing the lease; '
+                        || (attempts + 1) || ' attempts'
+                WHERE state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
+                    AND attempts + 1 >= \(maxAttempts) AND (\(job)::text IS NULL OR job = \(job))
+                """,
+                logger: self.logger
+            )
+            let rows = try await connection.query(
+                """
+                WITH candidate AS (
+                    SELECT job, position FROM sluice.units
+                    WHERE (\(job)::text IS NULL OR job = \(job)) AND (
+                        (state = 'pending'
+                            AND (not_before IS NULL OR not_before <= coalesce(to_timestamp(\(now)), clock_timestamp())))
+                        OR (state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())))
+                    ORDER BY job, position
+                    LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE sluice.units u SET
+                    state = 'running',
+                    token = u.token + 1,
+                    attempts = u.attempts + CASE WHEN u.state = 'running' THEN 1 ELSE 0 END,
+                    error = CASE WHEN u.state = 'running'
+                        THEN 'its worker (' || coalesce(u.worker, '?') || ') stopped renewing the lease'
+                        ELSE u.error END,
+                    worker = \(worker),
+                    lease_until = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds)),
+                    started_at = coalesce(to_timestamp(\(now)), clock_timestamp())
+                FROM candidate c
+                WHERE u.job = c.job AND u.position = c.position
+                RETURNING u.job, u.position, u.input, u.token, u.attempts
+                """,
+                logger: self.logger
+            )
+            for try await (job, position, input, token, attempts) in rows.decode((String, Int, String, Int, Int).self) {
+                return Claim(job: job, position: position, input: input, token: token, attempts: attempts)
+            }
+            return nil
+        }
+    }
+
+    /// Extends the lease of `claim` by `lease` from now.
+    ///
+    /// - Throws: ``ClusterError/leaseLost(job:position:)`` when the unit was claimed again (or ended).
+    public func renew(_ claim: Claim, worker: String, lease: Duration) async throws {
+        let now = self.now()
+        let seconds = Self.seconds(lease)
+        let renewed = try await self.client.query(
+            """
+            WITH renewed AS (
+                UPDATE sluice.units
+                SET lease_until = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds))
+                WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token) AND state = 'running'
+                RETURNING 1
+            ), seen AS (
+                UPDATE sluice.workers SET seen_at = coalesce(to_timestamp(\(now)), clock_timestamp())
+                WHERE id = \(worker)
+            )
+            SELECT count(*) FROM renewed
+            """,
+            logger: self.logger
+        ).decode(Int.self).reduce(0, +)
+        guard renewed == 1 else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
+    }
+
+    /// Marks `claim` done with its output at `output`, after `putInPlace` (the rename of the unit's temporary file
+    /// to `output`) ran — both only if the claim still holds, with the unit's row locked meanwhile.
+    ///
+    /// - Throws: ``ClusterError/leaseLost(job:position:)`` (and `putInPlace` does not run) when the unit was claimed
+    ///   again or ended; what `putInPlace` throws.
+    public func complete(
+        _ claim: Claim,
+        worker: String,
+        output: String,
+        putInPlace: @Sendable () throws -> Void
+    ) async throws {
+        let now = self.now()
+        try await self.transaction { connection in
+            var holds = false
+            for try await (state, token) in try await connection.query(
+                """
+                SELECT state, token FROM sluice.units WHERE job = \(claim.job) AND position = \(claim.position)
+                FOR UPDATE
+                """,
+                logger: self.logger
+            ).decode((String, Int).self) {
+                holds = state == "running" && token == claim.token
+            }
+            guard holds else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
+            try putInPlace()
+            try await connection.query(
+                """
+                UPDATE sluice.units SET state = 'done', output = \(output), error = NULL, worker = NULL,
+                    lease_until = NULL, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp())
+                WHERE job = \(claim.job) AND position = \(claim.position)
+                """,
+                logger: self.logger
+            )
+            try await connection.query(
+                "UPDATE sluice.workers SET units_done = units_done + 1 WHERE id = \(worker)",
+                logger: self.logger
+            )
+        }
+    }
+
+    /// Records that `claim`'s attempt failed with `error`: the unit is pending again after `backoff`, or failed
+    /// for good once it has had `maxAttempts` attempts. Returns whether it failed for good.
+    ///
+    /// - Throws: ``ClusterError/leaseLost(job:position:)`` when the unit was claimed again (its new attempt decides).
+    @discardableResult
+    public func fail(_ claim: Claim, error: String, maxAttempts: Int, backoff: Duration) async throws -> Bool {
+        let now = self.now()
+        let seconds = Self.seconds(backoff)
+        let rows = try await self.client.query(
+            """
+            UPDATE sluice.units SET
+                attempts = attempts + 1,
+                state = CASE WHEN attempts + 1 >= \(maxAttempts) THEN 'failed' ELSE 'pending' END,
+                not_before = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds)),
+                finished_at = CASE WHEN attempts + 1 >= \(maxAttempts)
+                    THEN coalesce(to_timestamp(\(now)), clock_timestamp()) END,
+                error = \(error), worker = NULL, lease_until = NULL
+            WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token) AND state = 'running'
+            RETURNING state
+            """,
+            logger: self.logger
+        )
+        for try await state in rows.decode(String.self) {
+            return state == "failed"
+        }
+        throw ClusterError.leaseLost(job: claim.job, position: claim.position)
+    }
+
+    /// Gives `claim` back unfinished (its worker is stopping): pending again at once, the attempt not counted.
+    public func release(_ claim: Claim) async throws {
+        try await self.client.query(
+            """
+            UPDATE sluice.units SET state = 'pending', worker = NULL, lease_until = NULL, not_before = NULL
+            WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token) AND state = 'running'
+            """,
+            logger: self.logger
+        )
+    }
+
+    // MARK: Workers
+
+    public func register(worker: String, job: String?) async throws {
+        let now = self.now()
+        try await self.client.query(
+            """
+            INSERT INTO sluice.workers (id, job, started_at, seen_at)
+            VALUES (\(worker), \(job), coalesce(to_timestamp(\(now)), clock_timestamp()),
+                coalesce(to_timestamp(\(now)), clock_timestamp()))
+            ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+            """,
+            logger: self.logger
+        )
+    }
+
+    // MARK: Status
+
+    /// Where a job stands.
+    public struct Status: Sendable, Equatable {
+        public var job: String
+        public var pipeline: String
+        public var pending = 0
+        public var running = 0
+        public var done = 0
+        public var failed = 0
+        /// Units finished in the last minute.
+        public var doneLastMinute = 0
+        /// Workers seen within the last two minutes, by id, with the units each finished.
+        public var liveWorkers: [String: Int] = [:]
+        /// The units that failed for good, in input order.
+        public var failures: [Failure] = []
+
+        public var total: Int { self.pending + self.running + self.done + self.failed }
+        /// Nothing is left to do: every unit is done or failed.
+        public var isSettled: Bool { self.pending == 0 && self.running == 0 }
+    }
+
+    public struct Failure: Sendable, Equatable {
+        public var position: Int
+        public var input: String
+        public var attempts: Int
+        public var error: String
+    }
+
+    public func status(of job: String) async throws -> Status {
+        guard let found = try await self.job(named: job) else { throw ClusterError.unknownJob(job) }
+        var status = Status(job: job, pipeline: found.pipeline)
+        let now = self.now()
+        let counts = try await self.client.query(
+            """
+            SELECT state, count(*)::bigint,
+                count(*) FILTER (WHERE finished_at > coalesce(to_timestamp(\(now)), clock_timestamp())
+                    - interval '1 minute')::bigint
+            FROM sluice.units WHERE job = \(job) GROUP BY state
+            """,
+            logger: self.logger
+        )
+        for try await (state, count, recent) in counts.decode((String, Int, Int).self) {
+            switch state {
+            case "pending": status.pending = count
+            case "running": status.running = count
+            case "done":
+                status.done = count
+                status.doneLastMinute = recent
+            default: status.failed = count
+            }
+        }
+        let workers = try await self.client.query(
+            """
+            SELECT id, units_done FROM sluice.workers
+            WHERE (job IS NULL OR job = \(job))
+                AND seen_at > coalesce(to_timestamp(\(now)), clock_timestamp()) - interval '2 minutes'
+            """,
+            logger: self.logger
+        )
+        for try await (id, done) in workers.decode((String, Int).self) {
+            status.liveWorkers[id] = done
+        }
+        let failures = try await self.client.query(
+            """
+            SELECT position, input, attempts, coalesce(error, '') FROM sluice.units
+            WHERE job = \(job) AND state = 'failed' ORDER BY position
+            """,
+            logger: self.logger
+        )
+        for try await (position, input, attempts, error) in failures.decode((Int, String, Int, String).self) {
+            status.failures.append(Failure(position: position, input: input, attempts: attempts, error: error))
+        }
+        return status
+    }
+
+    /// Whether any unit of `job` (or of any job) is pending or running.
+    public func hasWork(job: String?) async throws -> Bool {
+        let rows = try await self.client.query(
+            """
+            SELECT count(*)::bigint FROM sluice.units
+            WHERE state IN ('pending', 'running') AND (\(job)::text IS NULL OR job = \(job))
+            """,
+            logger: self.logger
+        )
+        return try await rows.decode(Int.self).reduce(0, +) > 0
+    }
+
+    /// A unit's place and result, for `merge`.
+    public struct UnitOutcome: Sendable, Equatable {
+        public var position: Int
+        public var input: String
+        public var state: String
+        public var output: String?
+    }
+
+    public func units(of job: String) async throws -> [UnitOutcome] {
+        let rows = try await self.client.query(
+            "SELECT position, input, state, output FROM sluice.units WHERE job = \(job) ORDER BY position",
+            logger: self.logger
+        )
+        var units: [UnitOutcome] = []
+        for try await (position, input, state, output) in rows.decode((Int, String, String, String?).self) {
+            units.append(UnitOutcome(position: position, input: input, state: state, output: output))
+        }
+        return units
+    }
+
+    /// Runs `body` in a transaction; an error `body` throws comes out as it is (not wrapped by postgres-nio).
+    private func transaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await self.client.withTransaction(logger: self.logger) { connection in
+                try await body(connection)
+            }
+        } catch let error as PostgresTransactionError {
+            if let cause = error.closureError { throw cause }
+            throw error
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

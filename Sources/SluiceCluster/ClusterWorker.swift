@@ -1,0 +1,309 @@
+public import Logging
+public import Pipelines
+public import Sluice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A worker of a distributed run: claims units, runs the job's pipeline on each unit's input under a lease it
+/// renews, and puts each unit's output in place atomically — fenced, so a worker that lost its lease changes
+/// nothing.
+///
+/// A unit runs into a temporary file in the job's output directory, which is flushed to disk and renamed to the
+/// unit's final name inside the transaction that marks it done (``ClusterStore/complete(_:worker:output:putInPlace:)``).
+/// A failing unit goes back to pending with a growing backoff, and is failed for good with its error after
+/// ``Settings/maxAttempts``. Database errors (a restart) are retried with backoff; the lease may have moved on
+/// meanwhile, and the fencing token decides.
+public struct ClusterWorker: Sendable {
+    public struct Settings: Sendable {
+        /// How long a claim holds without renewal; renewed every third of it.
+        public var lease: Duration
+        /// Attempts per unit, an expired lease included, before it is failed for good.
+        public var maxAttempts: Int
+        /// Keep polling for work when the job has nothing pending or running.
+        public var wait: Bool
+        /// How often to look for work when none is claimable.
+        public var pollInterval: Duration
+        /// The wait before a failed unit is tried again: after attempt n, `initialDelay × multiplierⁿ⁻¹`.
+        public var unitBackoff: RetryPolicy
+        /// How long database errors are retried before the worker gives up.
+        public var databaseRetryLimit: Duration
+        /// The clock of every wait: polling, renewals, database retries.
+        public var clock: any Clock<Duration>
+        public var logger: Logger
+
+        public init(
+            lease: Duration = .seconds(30),
+            maxAttempts: Int = 3,
+            wait: Bool = false,
+            pollInterval: Duration = .seconds(1),
+            unitBackoff: RetryPolicy = .exponential(initialDelay: .seconds(1), maxDelay: .seconds(60)),
+            databaseRetryLimit: Duration = .seconds(300),
+            clock: any Clock<Duration> = ContinuousClock(),
+            logger: Logger = Logger(label: "sluice.cluster", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
+            self.lease = lease
+            self.maxAttempts = maxAttempts
+            self.wait = wait
+            self.pollInterval = pollInterval
+            self.unitBackoff = unitBackoff
+            self.databaseRetryLimit = databaseRetryLimit
+            self.clock = clock
+            self.logger = logger
+        }
+    }
+
+    /// What a worker did.
+    public struct Summary: Sendable, Equatable {
+        public var done = 0
+        /// Attempts that failed (the unit retried later, or failed for good).
+        public var failedAttempts = 0
+        /// Units given back unfinished on a second signal.
+        public var released = 0
+        /// Attempts whose lease had moved on: their results were discarded.
+        public var lost = 0
+    }
+
+    public let store: ClusterStore
+    public let settings: Settings
+    /// The pipelines it can run, by name.
+    public let pipelines: [any ReadyPipeline.Type]
+    /// The engine's settings for each unit's run (its shutdown signal is not used: a unit finishes or is released).
+    public let runOptions: RunOptions
+    public let id: String
+
+    public init(
+        store: ClusterStore,
+        settings: Settings = Settings(),
+        pipelines: [any ReadyPipeline.Type],
+        runOptions: RunOptions = RunOptions(),
+        id: String = ClusterWorker.defaultID()
+    ) {
+        self.store = store
+        self.settings = settings
+        self.pipelines = pipelines
+        self.runOptions = runOptions
+        self.id = id
+    }
+
+    /// `HOST:PID:RANDOM`.
+    public static func defaultID() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    /// The final name of a unit's output.
+    public static func outputPath(directory: String, job: String, position: Int) -> String {
+        let number = String(position)
+        return "\(directory)/\(job)-\(String(repeating: "0", count: max(0, 6 - number.count)))\(number).gz"
+    }
+
+    /// Works on `job` (or any job) until nothing is pending or running (with ``Settings/wait``: until `stop`).
+    /// After `stop` is requested it claims no more; the unit in hand finishes. Cancelling the task releases the unit
+    /// in hand and ends at once.
+    public func run(job: String?, stop: ShutdownSignal) async throws -> Summary {
+        var summary = Summary()
+        try await self.retryingDatabase("register the worker") {
+            try await self.store.register(worker: self.id, job: job)
+        }
+        while !stop.isRequested {
+            try Task.checkCancellation()
+            let claim = try await self.retryingDatabase("claim a unit") {
+                try await self.store.claim(
+                    job: job,
+                    worker: self.id,
+                    lease: self.settings.lease,
+                    maxAttempts: self.settings.maxAttempts
+                )
+            }
+            guard let claim else {
+                let more = try await self.retryingDatabase("look for work") { try await self.store.hasWork(job: job) }
+                if !more && !self.settings.wait { break }
+                try await self.sleep(self.settings.pollInterval, orUntil: stop)
+                continue
+            }
+            try await self.work(on: claim, summary: &summary)
+        }
+        return summary
+    }
+
+    private func work(on claim: Claim, summary: inout Summary) async throws {
+        let logger = self.logger(for: claim)
+        guard let job = try await self.retryingDatabase("read the job", { try await self.store.job(named: claim.job) })
+        else { throw ClusterError.unknownJob(claim.job) }
+        let output = Self.outputPath(directory: job.outputDirectory, job: job.name, position: claim.position)
+        let temporary = "\(job.outputDirectory)/.\(job.name)-\(claim.position).\(claim.token).\(getpid()).partial.gz"
+        logger.info("unit claimed", metadata: ["input": "\(claim.input)", "attempt": "\(claim.attempts + 1)"])
+        let outcome: Result<Void, any Error>
+        do {
+            outcome = .success(try await self.runHoldingLease(claim, job: job, into: temporary))
+        } catch is CancellationError {
+            // Stopped at once (a second signal): give the unit back for another worker.
+            unlink(temporary)
+            try? await self.store.release(claim)
+            summary.released += 1
+            logger.notice("unit released unfinished")
+            throw CancellationError()
+        } catch let error as ClusterError {
+            unlink(temporary)
+            summary.lost += 1
+            logger.warning("lease lost: the unit's result is discarded", metadata: ["error": "\(error)"])
+            return
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
+        case .success:
+            do {
+                try Self.flushToDisk(temporary)
+                try await self.retryingDatabase("mark the unit done") {
+                    try await self.store.complete(claim, worker: self.id, output: output) {
+                        // Already in place when an earlier try of this commit failed after the rename (the
+                        // token still holds: no newer attempt can have put its file there).
+                        guard rename(temporary, output) == 0 || (errno == ENOENT && access(output, F_OK) == 0) else {
+                            throw ClusterFileError(path: output, operation: "rename", code: errno)
+                        }
+                        try Self.flushToDisk(job.outputDirectory)
+                    }
+                }
+                summary.done += 1
+                logger.info("unit done", metadata: ["output": "\(output)"])
+            } catch let error as ClusterError {
+                unlink(temporary)
+                summary.lost += 1
+                logger.warning(
+                    "lease lost before the unit was done: its result is discarded",
+                    metadata: ["error": "\(error)"]
+                )
+            }
+        case .failure(let error):
+            unlink(temporary)
+            summary.failedAttempts += 1
+            let backoff = self.settings.unitBackoff.delay(after: claim.attempts + 1, random: Double.random(in: 0..<1))
+            do {
+                let final = try await self.retryingDatabase("record the failure") {
+                    try await self.store.fail(
+                        claim,
+                        error: "\(error)",
+                        maxAttempts: self.settings.maxAttempts,
+                        backoff: backoff
+                    )
+                }
+                logger.warning(
+                    final ? "unit failed for good" : "unit failed; it will be tried again",
+                    metadata: ["error": "\(error)", "attempt": "\(claim.attempts + 1)"]
+                )
+            } catch is ClusterError {
+                summary.lost += 1
+            }
+        }
+    }
+
+    /// Runs the unit's pipeline into `temporary`, renewing the lease meanwhile; a lost lease stops the run.
+    private func runHoldingLease(_ claim: Claim, job: ClusterStore.Job, into temporary: String) async throws {
+        guard let pipeline = self.pipelines.first(where: { $0.name == job.pipeline }) else {
+            throw ClusterError.unknownPipeline(job.pipeline)
+        }
+        var options = self.runOptions
+        options.shutdown = nil  // a unit finishes or is released, never drained halfway
+        let invocation = Invocation(
+            inputs: [claim.input],
+            output: temporary,
+            runOptions: options,
+            writeOptions: WriteOptions(gzipLevel: 1)
+        )
+        let (store, id, lease, clock) = (self.store, self.id, self.settings.lease, self.settings.clock)
+        let logger = self.logger(for: claim)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while true {
+                    try await clock.sleep(for: lease / 3)
+                    do {
+                        try await store.renew(claim, worker: id, lease: lease)
+                    } catch let error as ClusterError {
+                        throw error  // the lease moved on: stop the run
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        // The database is away: keep running, keep trying; at the end the token decides.
+                        logger.warning("cannot renew the lease", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            group.addTask {
+                _ = try await pipeline.runUnit(invocation, arguments: job.arguments)
+            }
+            defer { group.cancelAll() }
+            _ = try await group.next()  // the run (or a lost lease) ends it
+        }
+    }
+
+    /// Calls `operation`, retrying errors other than the coordinator's own (a database restarting) with backoff
+    /// for up to ``Settings/databaseRetryLimit``.
+    private func retryingDatabase<Value: Sendable>(
+        _ what: String,
+        _ operation: () async throws -> Value
+    ) async throws -> Value {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                return try await operation()
+            } catch let error as ClusterError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                guard clock.now - start < self.settings.databaseRetryLimit else { throw error }
+                self.settings.logger.warning(
+                    "database unavailable; retrying",
+                    metadata: ["operation": "\(what)", "error": "\(error)", "delay": "\(delay)"]
+                )
+                try await self.settings.clock.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
+    }
+
+    private func sleep(_ duration: Duration, orUntil stop: ShutdownSignal) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.settings.clock.sleep(for: duration) }
+            group.addTask { await stop.wait() }
+            defer { group.cancelAll() }
+            _ = try await group.next()
+        }
+    }
+
+    private func logger(for claim: Claim) -> Logger {
+        var logger = self.settings.logger
+        logger[metadataKey: "job"] = "\(claim.job)"
+        logger[metadataKey: "unit"] = "\(claim.position)"
+        logger[metadataKey: "worker"] = "\(self.id)"
+        return logger
+    }
+
+    public typealias Claim = ClusterStore.Claim
+
+    /// Flushes a file (or a directory's entries) to disk.
+    static func flushToDisk(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw ClusterFileError(path: path, operation: "open", code: errno) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw ClusterFileError(path: path, operation: "fsync", code: errno) }
+    }
+}
+
+/// A file operation of the worker failed.
+public struct ClusterFileError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var code: Int32
+
+    public var description: String {
+        "\(self.operation) \(self.path): \(String(cString: strerror(self.code)))"
+    }
+}
