@@ -1,29 +1,162 @@
 public import Logging
-public import PostgresNIO
+import NIOSSL
+import PostgresNIO
+internal import Sluice
 
-/// The PostgreSQL database that coordinates a distributed run: a connection pool (postgres-nio's
-/// `PostgresClient`) running for as long as ``with(url:logger:_:)``'s body.
-public struct ClusterDatabase: Sendable {
-    public let client: PostgresClient
+/// The PostgreSQL database that coordinates a distributed run, reached through a connection per lane (the
+/// worker's loop, its lease renewals) that is opened on first use and opened again after any error — so a
+/// database that restarts, or a connection that dies, costs one failed operation, which the caller retries.
+///
+/// Every operation has a deadline (``operationTimeout``): one that hangs on a half-dead connection is cancelled
+/// and its connection dropped, rather than holding a worker forever.
+public final class ClusterDatabase: Sendable {
+    /// Who uses a connection: each lane has its own, used by one operation at a time.
+    public enum Lane: Sendable {
+        case main
+        case renewal
+    }
+
+    let configuration: PostgresConnection.Configuration
     let logger: Logger
+    /// The longest one operation (a query, or a transaction) may take.
+    let operationTimeout: Duration
+    private let main = Slot()
+    private let renewal = Slot()
 
-    /// Runs `body` with a client for the database at `url` — `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
-    /// with `?sslmode=require` for TLS — and stops the client's connections when `body` returns or throws.
+    init(configuration: PostgresConnection.Configuration, logger: Logger, operationTimeout: Duration) {
+        self.configuration = configuration
+        self.logger = logger
+        self.operationTimeout = operationTimeout
+    }
+
+    /// Runs `body` with the database at `url` — `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, with
+    /// `?sslmode=require` for TLS — and closes its connections when `body` returns or throws.
     public static func with<Result: Sendable>(
         url: String,
         logger: Logger = Logger(label: "sluice.cluster", factory: { _ in SwiftLogNoOpLogHandler() }),
+        operationTimeout: Duration = .seconds(10),
         _ body: (ClusterDatabase) async throws -> Result
     ) async throws -> Result {
-        let client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(ClusterDatabase(client: client, logger: logger))
+        let database = ClusterDatabase(
+            configuration: try Self.configuration(url: url),
+            logger: logger,
+            operationTimeout: operationTimeout
+        )
+        let result: Swift.Result<Result, any Error>
+        do {
+            result = .success(try await body(database))
+        } catch {
+            result = .failure(error)
+        }
+        await database.main.close()
+        await database.renewal.close()
+        return try result.get()
+    }
+
+    /// Runs `body` on the lane's connection, alone; opens it first if needed, and drops it after an error.
+    func withConnection<Result: Sendable>(
+        _ lane: Lane = .main,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let slot = lane == .main ? self.main : self.renewal
+        await slot.lock.lock()
+        defer { slot.lock.unlock() }
+        let (configuration, logger, timeout) = (self.configuration, self.logger, self.operationTimeout)
+        do {
+            return try await Self.withDeadline(timeout) {
+                let connection = try await slot.connection(configuration: configuration, logger: logger)
+                return try await body(connection)
+            }
+        } catch let error as ClusterError where error.isAboutTheJob {
+            throw error  // an answer from the database: the connection is fine
+        } catch {
+            await slot.close()
+            throw error
+        }
+    }
+
+    /// The result of `operation`, or ``ClusterError/databaseTimeout(_:)`` once `timeout` passes. The operation runs
+    /// in a task of its own, cancelled and left behind at the deadline: a connect or a read that ignores
+    /// cancellation cannot hold the worker (a task group would wait for it).
+    static func withDeadline<Result: Sendable>(
+        _ timeout: Duration,
+        _ operation: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let outcome = Locked<CheckedContinuation<Result, any Error>?>(nil)
+        let worker = Locked<Task<Void, Never>?>(nil)
+        let timer = Locked<Task<Void, Never>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+                outcome.withLock { $0 = continuation }
+                let finish: @Sendable (Swift.Result<Result, any Error>) -> Void = { result in
+                    guard
+                        let continuation = outcome.withLock({ current in
+                            defer { current = nil }
+                            return current
+                        })
+                    else { return }
+                    continuation.resume(with: result)
+                    worker.withLock { $0 }?.cancel()
+                    timer.withLock { $0 }?.cancel()
+                }
+                // The timer first: a finish — even the operation's, at once — finds it and cancels it.
+                timer.withLock {
+                    $0 = Task {
+                        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                        finish(.failure(ClusterError.databaseTimeout(timeout)))
+                    }
+                }
+                worker.withLock {
+                    $0 = Task {
+                        do {
+                            finish(.success(try await operation()))
+                        } catch {
+                            finish(.failure(error))
+                        }
+                    }
+                }
+            }
+        } onCancel: {
+            let continuation = outcome.withLock { current in
+                defer { current = nil }
+                return current
+            }
+            continuation?.resume(throwing: CancellationError())
+            worker.withLock { $0 }?.cancel()
+            timer.withLock { $0 }?.cancel()
+        }
+    }
+
+    /// A connection of a lane, and the lock that gives it to one operation at a time.
+    final class Slot: Sendable {
+        let lock = AsyncLock()
+        private let current = Locked<PostgresConnection?>(nil)
+
+        func connection(
+            configuration: PostgresConnection.Configuration,
+            logger: Logger
+        ) async throws -> PostgresConnection {
+            if let connection = self.current.withLock({ $0 }), !connection.isClosed { return connection }
+            let connection = try await PostgresConnection.connect(
+                configuration: configuration,
+                id: Int.random(in: 0..<Int.max),
+                logger: logger
+            )
+            self.current.withLock { $0 = connection }
+            return connection
+        }
+
+        func close() async {
+            let connection = self.current.withLock { current -> PostgresConnection? in
+                defer { current = nil }
+                return current
+            }
+            try? await connection?.close()
         }
     }
 
     /// The client configuration for a `postgres://` URL.
-    static func configuration(url: String) throws(ClusterError) -> PostgresClient.Configuration {
+    static func configuration(url: String) throws(ClusterError) -> PostgresConnection.Configuration {
         let invalid = ClusterError.invalidDatabaseURL(url)
         var rest = Substring(url)
         guard let scheme = rest.range(of: "://"),
@@ -53,9 +186,15 @@ public struct ClusterDatabase: Sendable {
             port = parsed
         }
         guard !host.isEmpty, !database.isEmpty else { throw invalid }
-        let tls: PostgresClient.Configuration.TLS =
-            query["sslmode"] == "require" ? .require(.makeClientConfiguration()) : .disable
-        var configuration = PostgresClient.Configuration(
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if query["sslmode"] == "require" {
+            do {
+                tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            } catch {
+                throw ClusterError.invalidDatabaseURL(url)
+            }
+        }
+        var configuration = PostgresConnection.Configuration(
             host: host,
             port: port,
             username: Self.percentDecoded(user[0]),
@@ -64,7 +203,6 @@ public struct ClusterDatabase: Sendable {
             tls: tls
         )
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.maximumConnections = 4
         return configuration
     }
 
@@ -101,6 +239,19 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFinished(job: String, pending: Int, running: Int, failed: Int)
     case cannotMerge(String)
     case schemaNewerThanThisVersion(found: Int, known: Int)
+    /// An operation on the database took longer than its deadline; its connection was dropped.
+    case databaseTimeout(Duration)
+
+    /// Whether the database answered (the job's state says no), as opposed to not answering in time.
+    var isAboutTheJob: Bool {
+        if case .databaseTimeout = self { return false }
+        return true
+    }
+
+    var isLeaseLost: Bool {
+        if case .leaseLost = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {
@@ -117,6 +268,8 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
             "job '\(job)' is not finished: \(pending) pending, \(running) running, \(failed) failed "
                 + "(see `sluice job status`); merge needs every unit done"
         case .cannotMerge(let reason): reason
+        case .databaseTimeout(let timeout):
+            "the database did not answer within \(timeout)"
         case .schemaNewerThanThisVersion(let found, let known):
             "the database's sluice schema is at version \(found); this sluice knows versions up to \(known)"
         }

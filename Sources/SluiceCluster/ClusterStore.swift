@@ -24,7 +24,6 @@ public struct ClusterStore: Sendable {
         self.now = now
     }
 
-    var client: PostgresClient { self.database.client }
     var logger: Logger { self.database.logger }
 
     // MARK: Schema
@@ -186,8 +185,9 @@ public struct ClusterStore: Sendable {
 
     /// The job named `name`, if there is one.
     public func job(named name: String) async throws -> Job? {
-        try await self.client.withConnection { connection in
-            try await Self.job(named: name, on: connection, logger: self.logger)
+        let logger = self.logger
+        return try await self.database.withConnection { connection in
+            try await Self.job(named: name, on: connection, logger: logger)
         }
     }
 
@@ -273,7 +273,8 @@ public struct ClusterStore: Sendable {
     public func renew(_ claim: Claim, worker: String, lease: Duration) async throws {
         let now = self.now()
         let seconds = Self.seconds(lease)
-        let renewed = try await self.client.query(
+        let renewed = try await self.rows(
+            lane: .renewal,
             """
             WITH renewed AS (
                 UPDATE sluice.units
@@ -285,9 +286,8 @@ public struct ClusterStore: Sendable {
                 WHERE id = \(worker)
             )
             SELECT count(*) FROM renewed
-            """,
-            logger: self.logger
-        ).decode(Int.self).reduce(0, +)
+            """
+        ) { try await $0.decode(Int.self).reduce(0, +) }
         guard renewed == 1 else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
     }
 
@@ -300,7 +300,7 @@ public struct ClusterStore: Sendable {
         _ claim: Claim,
         worker: String,
         output: String,
-        putInPlace: @Sendable () throws -> Void
+        putInPlace: @escaping @Sendable () throws -> Void
     ) async throws {
         let now = self.now()
         try await self.transaction { connection in
@@ -339,7 +339,7 @@ public struct ClusterStore: Sendable {
     public func fail(_ claim: Claim, error: String, maxAttempts: Int, backoff: Duration) async throws -> Bool {
         let now = self.now()
         let seconds = Self.seconds(backoff)
-        let rows = try await self.client.query(
+        let state = try await self.rows(
             """
             UPDATE sluice.units SET
                 attempts = attempts + 1,
@@ -350,23 +350,22 @@ public struct ClusterStore: Sendable {
                 error = \(error), worker = NULL, lease_until = NULL
             WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token) AND state = 'running'
             RETURNING state
-            """,
-            logger: self.logger
-        )
-        for try await state in rows.decode(String.self) {
-            return state == "failed"
+            """
+        ) { rows -> String? in
+            for try await state in rows.decode(String.self) { return state }
+            return nil
         }
-        throw ClusterError.leaseLost(job: claim.job, position: claim.position)
+        guard let state else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
+        return state == "failed"
     }
 
     /// Gives `claim` back unfinished (its worker is stopping): pending again at once, the attempt not counted.
     public func release(_ claim: Claim) async throws {
-        try await self.client.query(
+        try await self.execute(
             """
             UPDATE sluice.units SET state = 'pending', worker = NULL, lease_until = NULL, not_before = NULL
             WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token) AND state = 'running'
-            """,
-            logger: self.logger
+            """
         )
     }
 
@@ -374,14 +373,13 @@ public struct ClusterStore: Sendable {
 
     public func register(worker: String, job: String?) async throws {
         let now = self.now()
-        try await self.client.query(
+        try await self.execute(
             """
             INSERT INTO sluice.workers (id, job, started_at, seen_at)
             VALUES (\(worker), \(job), coalesce(to_timestamp(\(now)), clock_timestamp()),
                 coalesce(to_timestamp(\(now)), clock_timestamp()))
             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
-            """,
-            logger: self.logger
+            """
         )
     }
 
@@ -418,16 +416,15 @@ public struct ClusterStore: Sendable {
         guard let found = try await self.job(named: job) else { throw ClusterError.unknownJob(job) }
         var status = Status(job: job, pipeline: found.pipeline)
         let now = self.now()
-        let counts = try await self.client.query(
+        let counts = try await self.rows(
             """
             SELECT state, count(*)::bigint,
                 count(*) FILTER (WHERE finished_at > coalesce(to_timestamp(\(now)), clock_timestamp())
                     - interval '1 minute')::bigint
             FROM sluice.units WHERE job = \(job) GROUP BY state
-            """,
-            logger: self.logger
-        )
-        for try await (state, count, recent) in counts.decode((String, Int, Int).self) {
+            """
+        ) { rows in try await rows.decode((String, Int, Int).self).reduce(into: []) { $0.append($1) } }
+        for (state, count, recent) in counts {
             switch state {
             case "pending": status.pending = count
             case "running": status.running = count
@@ -437,25 +434,23 @@ public struct ClusterStore: Sendable {
             default: status.failed = count
             }
         }
-        let workers = try await self.client.query(
+        let workers = try await self.rows(
             """
             SELECT id, units_done FROM sluice.workers
             WHERE (job IS NULL OR job = \(job))
                 AND seen_at > coalesce(to_timestamp(\(now)), clock_timestamp()) - interval '2 minutes'
-            """,
-            logger: self.logger
-        )
-        for try await (id, done) in workers.decode((String, Int).self) {
+            """
+        ) { rows in try await rows.decode((String, Int).self).reduce(into: []) { $0.append($1) } }
+        for (id, done) in workers {
             status.liveWorkers[id] = done
         }
-        let failures = try await self.client.query(
+        let failures = try await self.rows(
             """
             SELECT position, input, attempts, coalesce(error, '') FROM sluice.units
             WHERE job = \(job) AND state = 'failed' ORDER BY position
-            """,
-            logger: self.logger
-        )
-        for try await (position, input, attempts, error) in failures.decode((Int, String, Int, String).self) {
+            """
+        ) { rows in try await rows.decode((Int, String, Int, String).self).reduce(into: []) { $0.append($1) } }
+        for (position, input, attempts, error) in failures {
             status.failures.append(Failure(position: position, input: input, attempts: attempts, error: error))
         }
         return status
@@ -463,14 +458,12 @@ public struct ClusterStore: Sendable {
 
     /// Whether any unit of `job` (or of any job) is pending or running.
     public func hasWork(job: String?) async throws -> Bool {
-        let rows = try await self.client.query(
+        try await self.rows(
             """
             SELECT count(*)::bigint FROM sluice.units
             WHERE state IN ('pending', 'running') AND (\(job)::text IS NULL OR job = \(job))
-            """,
-            logger: self.logger
-        )
-        return try await rows.decode(Int.self).reduce(0, +) > 0
+            """
+        ) { try await $0.decode(Int.self).reduce(0, +) } > 0
     }
 
     /// A unit's place and result, for `merge`.
@@ -482,29 +475,47 @@ public struct ClusterStore: Sendable {
     }
 
     public func units(of job: String) async throws -> [UnitOutcome] {
-        let rows = try await self.client.query(
-            "SELECT position, input, state, output FROM sluice.units WHERE job = \(job) ORDER BY position",
-            logger: self.logger
-        )
-        var units: [UnitOutcome] = []
-        for try await (position, input, state, output) in rows.decode((Int, String, String, String?).self) {
-            units.append(UnitOutcome(position: position, input: input, state: state, output: output))
+        try await self.rows(
+            "SELECT position, input, state, output FROM sluice.units WHERE job = \(job) ORDER BY position"
+        ) { rows in
+            var units: [UnitOutcome] = []
+            for try await (position, input, state, output) in rows.decode((Int, String, String, String?).self) {
+                units.append(UnitOutcome(position: position, input: input, state: state, output: output))
+            }
+            return units
         }
-        return units
     }
 
     /// Runs `body` in a transaction; an error `body` throws comes out as it is (not wrapped by postgres-nio).
     private func transaction<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        do {
-            return try await self.client.withTransaction(logger: self.logger) { connection in
-                try await body(connection)
+        let logger = self.logger
+        return try await self.database.withConnection { connection in
+            do {
+                return try await connection.withTransaction(logger: logger) { try await body($0) }
+            } catch let error as PostgresTransactionError {
+                if let cause = error.closureError { throw cause }
+                throw error
             }
-        } catch let error as PostgresTransactionError {
-            if let cause = error.closureError { throw cause }
-            throw error
         }
+    }
+
+    /// Runs one statement on `lane` and reads its rows with `read`.
+    private func rows<Row: Sendable>(
+        lane: ClusterDatabase.Lane = .main,
+        _ query: PostgresQuery,
+        read: @escaping @Sendable (PostgresRowSequence) async throws -> Row
+    ) async throws -> Row {
+        let logger = self.logger
+        return try await self.database.withConnection(lane) { connection in
+            try await read(try await connection.query(query, logger: logger))
+        }
+    }
+
+    /// Runs one statement, ignoring its rows.
+    private func execute(_ query: PostgresQuery) async throws {
+        _ = try await self.rows(query) { try await $0.collect().count }
     }
 
     static func seconds(_ duration: Duration) -> Double {

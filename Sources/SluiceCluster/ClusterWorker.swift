@@ -147,7 +147,7 @@ public struct ClusterWorker: Sendable {
             summary.released += 1
             logger.notice("unit released unfinished")
             throw CancellationError()
-        } catch let error as ClusterError {
+        } catch let error as ClusterError where error.isLeaseLost {
             unlink(temporary)
             summary.lost += 1
             logger.warning("lease lost: the unit's result is discarded", metadata: ["error": "\(error)"])
@@ -171,7 +171,7 @@ public struct ClusterWorker: Sendable {
                 }
                 summary.done += 1
                 logger.info("unit done", metadata: ["output": "\(output)"])
-            } catch let error as ClusterError {
+            } catch let error as ClusterError where error.isLeaseLost {
                 unlink(temporary)
                 summary.lost += 1
                 logger.warning(
@@ -196,7 +196,7 @@ public struct ClusterWorker: Sendable {
                     final ? "unit failed for good" : "unit failed; it will be tried again",
                     metadata: ["error": "\(error)", "attempt": "\(claim.attempts + 1)"]
                 )
-            } catch is ClusterError {
+            } catch let error as ClusterError where error.isLeaseLost {
                 summary.lost += 1
             }
         }
@@ -223,7 +223,7 @@ public struct ClusterWorker: Sendable {
                     try await clock.sleep(for: lease / 3)
                     do {
                         try await store.renew(claim, worker: id, lease: lease)
-                    } catch let error as ClusterError {
+                    } catch let error as ClusterError where error.isLeaseLost {
                         throw error  // the lease moved on: stop the run
                     } catch is CancellationError {
                         throw CancellationError()
@@ -253,11 +253,12 @@ public struct ClusterWorker: Sendable {
         while true {
             do {
                 return try await operation()
-            } catch let error as ClusterError {
+            } catch let error as ClusterError where error.isAboutTheJob {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                // Unreachable, restarting, or too slow to answer: try again on a new connection.
                 guard clock.now - start < self.settings.databaseRetryLimit else { throw error }
                 self.settings.logger.warning(
                     "database unavailable; retrying",

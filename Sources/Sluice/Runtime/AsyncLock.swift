@@ -5,7 +5,9 @@ import DequeModule
 /// A user's source and its flush task take turns with it: each sends the source's gathered records only while it
 /// holds the lock, so batches leave in order and the output's state is touched by one task at a time. Held across
 /// awaits (a send into a full channel); `unlock()` hands the lock straight to the next waiter.
-final class AsyncLock: Sendable {
+package final class AsyncLock: Sendable {
+    package init() {}
+
     private struct State {
         var locked = false
         var waiters: Deque<CheckedContinuation<Void, Never>> = []
@@ -14,7 +16,7 @@ final class AsyncLock: Sendable {
     private let state = Locked(State())
 
     /// Takes the lock, waiting for it if another task holds it.
-    func lock() async {
+    package func lock() async {
         let free = self.state.withLock { state -> Bool in
             guard !state.locked else { return false }
             state.locked = true
@@ -35,7 +37,7 @@ final class AsyncLock: Sendable {
     }
 
     /// Lets the lock go: to the longest waiter, if any.
-    func unlock() {
+    package func unlock() {
         let next = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.waiters.isEmpty else {
                 state.locked = false

@@ -7,8 +7,9 @@ import Glibc
 #endif
 
 /// A throwaway PostgreSQL server on loopback for the cluster tests: `initdb` in a temporary directory (as the
-/// `postgres` user when the tests run as root), a free port, trust authentication, no fsync. It stops when the
-/// test process exits, or on ``stop()``.
+/// `postgres` user when the tests run as root), a free port, trust authentication, no fsync. The server is a child
+/// of the test process with a parent-death signal, so it never outlives the tests, however they end; data
+/// directories left by earlier runs are removed.
 ///
 /// The server's binaries come from Debian's `postgresql` package (`.ci/run` installs it). Without them the cluster
 /// tests are skipped — unless `SLUICE_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes that a failure.
@@ -57,6 +58,9 @@ final class TestPostgres: Sendable {
         }
     }
 
+    /// The running server process, and how many times it was started (each start logs to a file of its own).
+    private let process = Locked<(server: SpawnedProcess?, starts: Int)>((nil, 0))
+
     private init(directory: String, port: Int, binaries: String, prefix: String) {
         self.directory = directory
         self.port = port
@@ -66,39 +70,76 @@ final class TestPostgres: Sendable {
 
     static func start() async throws -> TestPostgres {
         guard let binaries = Self.binaries else { throw Shell.Failed(command: "find PostgreSQL", status: -1) }
+        _ = Self.leftoversRemoved
         let asRoot = geteuid() == 0
-        let prefix = asRoot ? "runuser -u postgres -- " : ""
         var template = Array("/tmp/sluice-pg-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw Shell.Failed(command: "mkdtemp", status: errno) }
         let directory = String(cString: made)
+        try writeFile(directory + "/owner.pid", Array(String(getpid()).utf8))
         if asRoot {
             try await Shell.check("chown postgres '\(directory)'")
         }
         let port = try Self.freePort()
+        // Runs as postgres (when root), and dies with the test process whatever ends it (a parent-death signal):
+        // no server outlives the tests.
+        let prefix =
+            asRoot
+            ? "setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig KILL" : "setpriv --pdeathsig KILL"
         try await Shell.check(
-            "\(prefix)'\(binaries)/initdb' -D '\(directory)/data' -A trust -U postgres -E UTF8 --no-sync "
-                + "> '\(directory)/initdb.log' 2>&1"
+            "\(asRoot ? "runuser -u postgres -- " : "")'\(binaries)/initdb' -D '\(directory)/data' -A trust -U postgres "
+                + "-E UTF8 --no-sync > '\(directory)/initdb.log' 2>&1"
         )
         let server = TestPostgres(directory: directory, port: port, binaries: binaries, prefix: prefix)
         try await server.startServer()
-        Self.stopAtExit(server)
         return server
     }
 
+    /// Starts the postmaster as a child of the test process, and returns once it accepts connections.
     private func startServer() async throws {
-        try await Shell.check(
-            "\(self.prefix)'\(self.binaries)/pg_ctl' -D '\(self.directory)/data' -l '\(self.directory)/server.log' -w "
-                + "-o \"-p \(self.port) -k '\(self.directory)' -c listen_addresses=127.0.0.1 -c fsync=off "
-                + "-c max_connections=200\" start > /dev/null"
-        )
+        let starts = self.process.withLock { process in
+            process.starts += 1
+            return process.starts
+        }
+        let log = "\(self.directory)/server-\(starts).log"
+        // Spawned from a thread of BlockingThreads, which lives as long as the process: the parent-death signal
+        // follows the spawning *thread*, and a cooperative-pool thread may end when idle.
+        let (prefix, binaries, directory, port) = (self.prefix, self.binaries, self.directory, self.port)
+        let server = try await BlockingThreads.run {
+            try SpawnedProcess([
+                "/bin/sh", "-c",
+                "exec \(prefix) '\(binaries)/postgres' -D '\(directory)/data' -p \(port) "
+                    + "-k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
+                    + "-c logging_collector=off 2> '\(log)'",
+            ])
+        }
+        self.process.withLock { $0.server = server }
+        try await waitUntil(log, contains: "database system is ready to accept connections")
     }
 
     /// Stops the server (fast shutdown: connections are cut), then starts it again on the same port.
     func restart() async throws {
-        try await Shell.check(
-            "\(self.prefix)'\(self.binaries)/pg_ctl' -D '\(self.directory)/data' -m fast -w stop > /dev/null"
-        )
+        guard let server = self.process.withLock({ $0.server }) else { return }
+        kill(server.pid, SIGINT)  // fast shutdown
+        _ = await server.wait()
+        server.closeInput()
         try await self.startServer()
+    }
+
+    /// Done once, before this process makes a directory of its own.
+    private static let leftoversRemoved: Void = TestPostgres.removeLeftovers()
+
+    /// Removes the data directories of servers whose test process is gone (each directory names its process).
+    private static func removeLeftovers() {
+        var found = glob_t()
+        defer { globfree(&found) }
+        guard glob("/tmp/sluice-pg-*", 0, nil, &found) == 0 else { return }
+        for index in 0..<Int(found.gl_pathc) {
+            guard let pointer = found.gl_pathv[index] else { continue }
+            let directory = String(cString: pointer)
+            let owner = (try? readFile(directory + "/owner.pid")).flatMap { pid_t(String(decoding: $0, as: UTF8.self)) }
+            if let owner, kill(owner, 0) == 0 { continue }  // a test process that still runs (this one, too)
+            _ = system("rm -rf '\(directory)'")
+        }
     }
 
     /// A new empty database on this server, and its URL.
@@ -124,25 +165,5 @@ final class TestPostgres: Sendable {
     private static func freePort() throws -> Int {
         let port = try RefusingPort()
         return port.port  // released when `port` goes: the server takes it at once
-    }
-
-    /// Stop commands run when the test process exits.
-    private static let stopCommands = Locked<[String]>([])
-
-    private static func stopAtExit(_ server: TestPostgres) {
-        let command =
-            "\(server.prefix)'\(server.binaries)/pg_ctl' -D '\(server.directory)/data' -m immediate stop "
-            + "> /dev/null 2>&1; rm -rf '\(server.directory)'"
-        let first = Self.stopCommands.withLock { commands in
-            commands.append(command)
-            return commands.count == 1
-        }
-        if first {
-            atexit {
-                for command in TestPostgres.stopCommands.withLock({ $0 }) {
-                    _ = system(command)
-                }
-            }
-        }
     }
 }
