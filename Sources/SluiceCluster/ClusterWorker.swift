@@ -106,6 +106,10 @@ public struct ClusterWorker: Sendable {
     /// in hand and ends at once.
     public func run(job: String?, stop: ShutdownSignal) async throws -> Summary {
         var summary = Summary()
+        if let job {
+            let found = try await self.retryingDatabase("read the job") { try await self.store.job(named: job) }
+            guard found != nil else { throw ClusterError.unknownJob(job) }
+        }
         try await self.retryingDatabase("register the worker") {
             try await self.store.register(worker: self.id, job: job)
         }
