@@ -106,8 +106,11 @@ final class TestPostgres: Sendable {
         let (prefix, binaries, directory, port) = (self.prefix, self.binaries, self.directory, self.port)
         let server = try await BlockingThreads.run {
             try SpawnedProcess([
-                "/bin/sh", "-c",
-                "exec \(prefix) '\(binaries)/postgres' -D '\(directory)/data' -p \(port) "
+                // Only its standard streams: a server that outlives other tests must not hold their pipes open (their
+                // readers would never see the end).
+                "/bin/bash", "-c",
+                "for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done 2>/dev/null; "
+                    + "exec \(prefix) '\(binaries)/postgres' -D '\(directory)/data' -p \(port) "
                     + "-k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
                     + "-c logging_collector=off 2> '\(log)'",
             ])
