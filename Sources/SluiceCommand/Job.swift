@@ -258,7 +258,7 @@ struct Job: AsyncParsableCommand {
         }
 
         static func json(_ status: ClusterStore.Status) -> String {
-            func quote(_ text: String) -> String { JSONText.quote(text) }
+            func quote(_ text: String) -> String { JSON.quote(text) }
             let failures = status.failures.map {
                 "{\"position\":\($0.position),\"input\":\(quote($0.input)),\"attempts\":\($0.attempts),"
                     + "\"error\":\(quote($0.error))}"

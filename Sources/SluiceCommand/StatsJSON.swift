@@ -7,9 +7,7 @@ enum StatsJSON {
             let (whole, fraction) = duration.components
             return String(Double(whole) + Double(fraction) / 1e18)
         }
-        func quote(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
+        func quote(_ text: String) -> String { JSON.quote(text) }
         func latency(_ summary: LatencySummary?) -> String {
             guard let summary else { return "null" }
             return "{\"count\":\(summary.count),\"p50_seconds\":\(seconds(summary.p50)),"

@@ -1,7 +1,7 @@
 /// JSON text written by hand: dead letters are built from a few fields, and need no encoder.
-enum JSON {
+package enum JSON {
     /// `text` as a JSON string literal.
-    static func quote(_ text: String) -> String {
+    package static func quote(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -86,8 +86,8 @@ final class TestPostgres: Sendable {
             asRoot
             ? "setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig KILL" : "setpriv --pdeathsig KILL"
         try await Shell.check(
-            "\(asRoot ? "runuser -u postgres -- " : "")'\(binaries)/initdb' -D '\(directory)/data' -A trust -U postgres "
-                + "-E UTF8 --no-sync > '\(directory)/initdb.log' 2>&1"
+            "cd '\(directory)' && \(asRoot ? "runuser -u postgres -- " : "")'\(binaries)/initdb' "
+                + "-D '\(directory)/data' -A trust -U postgres -E UTF8 --no-sync > '\(directory)/initdb.log' 2>&1"
         )
         let server = TestPostgres(directory: directory, port: port, binaries: binaries, prefix: prefix)
         try await server.startServer()
@@ -110,7 +110,8 @@ final class TestPostgres: Sendable {
                 // readers would never see the end).
                 "/bin/bash", "-c",
                 "for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done 2>/dev/null; "
-                    + "exec \(prefix) '\(binaries)/postgres' -D '\(directory)/data' -p \(port) "
+                    // In a directory of its own: the test process's may be a test's temporary one, gone meanwhile.
+                    + "cd '\(directory)' && exec \(prefix) '\(binaries)/postgres' -D '\(directory)/data' -p \(port) "
                     + "-k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
                     + "-c logging_collector=off 2> '\(log)'",
             ])
