@@ -238,6 +238,8 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `merge` needs every unit done.
     case notFinished(job: String, pending: Int, running: Int, failed: Int)
     case cannotMerge(String)
+    /// A done unit's result file is empty or does not start as gzip (damaged on its storage after the worker wrote it).
+    case corruptResult(String)
     case schemaNewerThanThisVersion(found: Int, known: Int)
     /// An operation on the database took longer than its deadline; its connection was dropped.
     case databaseTimeout(Duration)
@@ -268,6 +270,7 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
             "job '\(job)' is not finished: \(pending) pending, \(running) running, \(failed) failed "
                 + "(see `sluice job status`); merge needs every unit done"
         case .cannotMerge(let reason): reason
+        case .corruptResult(let path): "\(path): a unit's result is empty or not gzip (damaged after it was written)"
         case .databaseTimeout(let timeout):
             "the database did not answer within \(timeout)"
         case .schemaNewerThanThisVersion(let found, let known):

@@ -1,6 +1,10 @@
 public import Pipelines
 public import Sluice
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Combines a finished job's unit outputs, in input order, into what one run over all the inputs gives — as the
 /// job's pipeline declares (``ReadyPipeline/resultMerge``).
 public enum ClusterMerge {
@@ -31,6 +35,9 @@ public enum ClusterMerge {
         }
         let files = units.compactMap(\.output)
         switch pipeline.resultMerge {
+        case .concatenate where output.hasSuffix(".gz"):
+            // Gzip members concatenate: the units' files, byte for byte, make one valid gzip file.
+            try concatenate(files, into: output)
         case .concatenate:
             // The units' lines in input order (each unit's output is gzip; the reader takes its members whole).
             try await Pipeline.lines(from: files).write(to: output).run(runOptions)
@@ -45,6 +52,68 @@ public enum ClusterMerge {
             break
         case .unsupported(let reason):
             throw ClusterError.cannotMerge(reason)
+        }
+    }
+
+    /// Copies `files` one after the other into `output` through a temporary file beside it, fsynced and then
+    /// renamed: `output` is either the whole result or untouched. Each file must be a gzip file (the worker wrote
+    /// and fsynced it before putting it in place); one that is missing, or does not start as gzip, is an error
+    /// naming it.
+    static func concatenate(_ files: [String], into output: String) throws {
+        let temporary = "\(output).\(getpid()).partial"
+        let target = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard target >= 0 else { throw ClusterFileError(path: temporary, operation: "open", code: errno) }
+        var closed = false
+        defer {
+            if !closed {
+                close(target)
+                unlink(temporary)
+            }
+        }
+        let bufferSize = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        for file in files {
+            let source = open(file, O_RDONLY | O_CLOEXEC)
+            guard source >= 0 else { throw ClusterFileError(path: file, operation: "open", code: errno) }
+            defer { close(source) }
+            var first = true
+            while true {
+                let count = read(source, buffer, bufferSize)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw ClusterFileError(path: file, operation: "read", code: errno)
+                }
+                if count == 0 { break }
+                if first {
+                    let magic = buffer.assumingMemoryBound(to: UInt8.self)
+                    guard count >= 2, magic[0] == 0x1F, magic[1] == 0x8B else {
+                        throw ClusterError.corruptResult(file)
+                    }
+                    first = false
+                }
+                var written = 0
+                while written < count {
+                    let result = write(target, buffer + written, count - written)
+                    if result < 0 {
+                        if errno == EINTR { continue }
+                        throw ClusterFileError(path: temporary, operation: "write", code: errno)
+                    }
+                    written += result
+                }
+            }
+            if first { throw ClusterError.corruptResult(file) }
+        }
+        guard fsync(target) == 0 else { throw ClusterFileError(path: temporary, operation: "fsync", code: errno) }
+        closed = true
+        guard close(target) == 0 else {
+            unlink(temporary)
+            throw ClusterFileError(path: temporary, operation: "close", code: errno)
+        }
+        guard rename(temporary, output) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw ClusterFileError(path: output, operation: "rename", code: code)
         }
     }
 }

@@ -112,6 +112,15 @@ struct ClusterEndToEndTests {
         )
         #expect(try await runSluice("run grep --pattern e --files-from '\(list)' -o '\(directory.path)/one.txt'") == 0)
         try await Shell.check("cmp '\(directory.path)/merged.txt' '\(directory.path)/one.txt'")
+        // To a .gz: the units' members byte for byte, one valid gzip file of the same lines.
+        #expect(
+            try await runSluice("job merge --db '\(server.url)' --job e2e -o '\(directory.path)/merged.gz'") == 0
+        )
+        try await Shell.check(
+            "gzip -t '\(directory.path)/merged.gz' && zcat '\(directory.path)/merged.gz' | cmp - '\(directory.path)/one.txt' "
+                + "&& test $(stat -c %s '\(directory.path)/merged.gz') -eq $(cat '\(out)'/e2e-*.gz | wc -c) "
+                + "&& ! ls '\(directory.path)'/merged.gz.*.partial 2> /dev/null"
+        )
         let status = directory.file("status.json")
         #expect(try await runSluice("job status --db '\(server.url)' --job e2e --json > '\(status)'") == 0)
         try await Shell.check(
