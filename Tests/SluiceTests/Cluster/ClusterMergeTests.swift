@@ -45,6 +45,8 @@ struct ClusterMergeTests {
             try ClusterMerge.concatenate([good + ".gz", bad], into: output)
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains(bad))
-        try await Shell.check("test \"$(cat '\(output)')\" = before && test \"$(ls '\(directory.path)' | grep -c partial)\" = 0")
+        try await Shell.check(
+            "test \"$(cat '\(output)')\" = before && test \"$(ls '\(directory.path)' | grep -c partial)\" = 0"
+        )
     }
 }
