@@ -220,46 +220,44 @@ public struct ClusterStore: Sendable {
     public func claim(job: String?, worker: String, lease: Duration, maxAttempts: Int) async throws -> Claim? {
         let now = self.now()
         let seconds = Self.seconds(lease)
-        return try await self.transaction { connection in
-            try await connection.query(
-                """
+        // One statement, so one round trip: the sweep (leases that expired on the last attempt: failed) and the
+        // claim touch different rows — the claim takes an expired lease only while attempts remain.
+        return try await self.rows(
+            """
+            WITH swept AS (
                 UPDATE sluice.units SET state = 'failed', worker = NULL, lease_until = NULL,
                     attempts = attempts + 1, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp()),
                     error = 'its worker (' || coalesce(worker, '?') || ') stopped renewing the lease; '
                         || (attempts + 1) || ' attempts'
                 WHERE state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
                     AND attempts + 1 >= \(maxAttempts) AND (\(job)::text IS NULL OR job = \(job))
-                """,
-                logger: self.logger
+                RETURNING 1
+            ), candidate AS (
+                SELECT job, position FROM sluice.units
+                WHERE (\(job)::text IS NULL OR job = \(job)) AND (
+                    (state = 'pending'
+                        AND (not_before IS NULL OR not_before <= coalesce(to_timestamp(\(now)), clock_timestamp())))
+                    OR (state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
+                        AND attempts + 1 < \(maxAttempts)))
+                ORDER BY job, position
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
             )
-            let rows = try await connection.query(
-                """
-                WITH candidate AS (
-                    SELECT job, position FROM sluice.units
-                    WHERE (\(job)::text IS NULL OR job = \(job)) AND (
-                        (state = 'pending'
-                            AND (not_before IS NULL OR not_before <= coalesce(to_timestamp(\(now)), clock_timestamp())))
-                        OR (state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())))
-                    ORDER BY job, position
-                    LIMIT 1
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE sluice.units u SET
-                    state = 'running',
-                    token = u.token + 1,
-                    attempts = u.attempts + CASE WHEN u.state = 'running' THEN 1 ELSE 0 END,
-                    error = CASE WHEN u.state = 'running'
-                        THEN 'its worker (' || coalesce(u.worker, '?') || ') stopped renewing the lease'
-                        ELSE u.error END,
-                    worker = \(worker),
-                    lease_until = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds)),
-                    started_at = coalesce(to_timestamp(\(now)), clock_timestamp())
-                FROM candidate c
-                WHERE u.job = c.job AND u.position = c.position
-                RETURNING u.job, u.position, u.input, u.token, u.attempts
-                """,
-                logger: self.logger
-            )
+            UPDATE sluice.units u SET
+                state = 'running',
+                token = u.token + 1,
+                attempts = u.attempts + CASE WHEN u.state = 'running' THEN 1 ELSE 0 END,
+                error = CASE WHEN u.state = 'running'
+                    THEN 'its worker (' || coalesce(u.worker, '?') || ') stopped renewing the lease'
+                    ELSE u.error END,
+                worker = \(worker),
+                lease_until = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds)),
+                started_at = coalesce(to_timestamp(\(now)), clock_timestamp())
+            FROM candidate c
+            WHERE u.job = c.job AND u.position = c.position
+            RETURNING u.job, u.position, u.input, u.token, u.attempts
+            """
+        ) { rows in
             for try await (job, position, input, token, attempts) in rows.decode((String, Int, String, Int, Int).self) {
                 return Claim(job: job, position: position, input: input, token: token, attempts: attempts)
             }
@@ -304,30 +302,29 @@ public struct ClusterStore: Sendable {
     ) async throws {
         let now = self.now()
         try await self.transaction { connection in
-            var holds = false
-            for try await (state, token) in try await connection.query(
+            // Marking the unit done locks its row until the commit: while the file is put in place, no newer
+            // claim can take the unit. A claim that no longer holds changes nothing, and nothing is put in place.
+            var marked = 0
+            for try await count in try await connection.query(
                 """
-                SELECT state, token FROM sluice.units WHERE job = \(claim.job) AND position = \(claim.position)
-                FOR UPDATE
+                WITH done AS (
+                    UPDATE sluice.units SET state = 'done', output = \(output), error = NULL, worker = NULL,
+                        lease_until = NULL, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp())
+                    WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token)
+                        AND state = 'running'
+                    RETURNING 1
+                ), counted AS (
+                    UPDATE sluice.workers SET units_done = units_done + 1
+                    WHERE id = \(worker) AND EXISTS (SELECT 1 FROM done)
+                )
+                SELECT count(*) FROM done
                 """,
                 logger: self.logger
-            ).decode((String, Int).self) {
-                holds = state == "running" && token == claim.token
+            ).decode(Int.self) {
+                marked = count
             }
-            guard holds else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
+            guard marked == 1 else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
             try putInPlace()
-            try await connection.query(
-                """
-                UPDATE sluice.units SET state = 'done', output = \(output), error = NULL, worker = NULL,
-                    lease_until = NULL, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp())
-                WHERE job = \(claim.job) AND position = \(claim.position)
-                """,
-                logger: self.logger
-            )
-            try await connection.query(
-                "UPDATE sluice.workers SET units_done = units_done + 1 WHERE id = \(worker)",
-                logger: self.logger
-            )
         }
     }
 
@@ -458,12 +455,22 @@ public struct ClusterStore: Sendable {
 
     /// Whether any unit of `job` (or of any job) is pending or running.
     public func hasWork(job: String?) async throws -> Bool {
+        let left = try await self.workLeft(job: job)
+        return left.pending + left.running > 0
+    }
+
+    /// How many units of `job` (or of any job) are pending (claimable now or after their backoff) and running.
+    public func workLeft(job: String?) async throws -> (pending: Int, running: Int) {
         try await self.rows(
             """
-            SELECT count(*)::bigint FROM sluice.units
-            WHERE state IN ('pending', 'running') AND (\(job)::text IS NULL OR job = \(job))
+            SELECT count(*) FILTER (WHERE state = 'pending')::bigint, count(*) FILTER (WHERE state = 'running')::bigint
+            FROM sluice.units WHERE state IN ('pending', 'running') AND (\(job)::text IS NULL OR job = \(job))
             """
-        ) { try await $0.decode(Int.self).reduce(0, +) } > 0
+        ) { rows in
+            var left = (pending: 0, running: 0)
+            for try await (pending, running) in rows.decode((Int, Int).self) { left = (pending, running) }
+            return left
+        }
     }
 
     /// A unit's place and result, for `merge`.

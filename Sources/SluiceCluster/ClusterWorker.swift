@@ -23,8 +23,11 @@ public struct ClusterWorker: Sendable {
         public var maxAttempts: Int
         /// Keep polling for work when the job has nothing pending or running.
         public var wait: Bool
-        /// How often to look for work when none is claimable.
+        /// How often to look for work when none is claimable and no unit is running.
         public var pollInterval: Duration
+        /// How often to look when none is claimable but other workers hold units: each may end (then, with nothing
+        /// pending, this worker exits) or fail and come back. Short, so the last units' end is seen at once.
+        public var busyPollInterval: Duration
         /// The wait before a failed unit is tried again: after attempt n, `initialDelay × multiplierⁿ⁻¹`.
         public var unitBackoff: RetryPolicy
         /// How long database errors are retried before the worker gives up.
@@ -38,6 +41,7 @@ public struct ClusterWorker: Sendable {
             maxAttempts: Int = 3,
             wait: Bool = false,
             pollInterval: Duration = .seconds(1),
+            busyPollInterval: Duration = .milliseconds(50),
             unitBackoff: RetryPolicy = .exponential(initialDelay: .seconds(1), maxDelay: .seconds(60)),
             databaseRetryLimit: Duration = .seconds(300),
             clock: any Clock<Duration> = ContinuousClock(),
@@ -47,6 +51,7 @@ public struct ClusterWorker: Sendable {
             self.maxAttempts = maxAttempts
             self.wait = wait
             self.pollInterval = pollInterval
+            self.busyPollInterval = busyPollInterval
             self.unitBackoff = unitBackoff
             self.databaseRetryLimit = databaseRetryLimit
             self.clock = clock
@@ -106,9 +111,12 @@ public struct ClusterWorker: Sendable {
     /// in hand and ends at once.
     public func run(job: String?, stop: ShutdownSignal) async throws -> Summary {
         var summary = Summary()
+        // A job's settings never change once submitted: read each once (its input list can be long).
+        var jobs: [String: ClusterStore.Job] = [:]
         if let job {
             let found = try await self.retryingDatabase("read the job") { try await self.store.job(named: job) }
-            guard found != nil else { throw ClusterError.unknownJob(job) }
+            guard let found else { throw ClusterError.unknownJob(job) }
+            jobs[job] = found
         }
         try await self.retryingDatabase("register the worker") {
             try await self.store.register(worker: self.id, job: job)
@@ -124,20 +132,25 @@ public struct ClusterWorker: Sendable {
                 )
             }
             guard let claim else {
-                let more = try await self.retryingDatabase("look for work") { try await self.store.hasWork(job: job) }
-                if !more && !self.settings.wait { break }
-                try await self.sleep(self.settings.pollInterval, orUntil: stop)
+                let left = try await self.retryingDatabase("look for work") { try await self.store.workLeft(job: job) }
+                if left.pending + left.running == 0 && !self.settings.wait { break }
+                let interval = left.running > 0 ? self.settings.busyPollInterval : self.settings.pollInterval
+                try await self.sleep(interval, orUntil: stop)
                 continue
             }
-            try await self.work(on: claim, summary: &summary)
+            if jobs[claim.job] == nil {
+                jobs[claim.job] = try await self.retryingDatabase("read the job") {
+                    try await self.store.job(named: claim.job)
+                }
+            }
+            guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
+            try await self.work(on: claim, of: job, summary: &summary)
         }
         return summary
     }
 
-    private func work(on claim: Claim, summary: inout Summary) async throws {
+    private func work(on claim: Claim, of job: ClusterStore.Job, summary: inout Summary) async throws {
         let logger = self.logger(for: claim)
-        guard let job = try await self.retryingDatabase("read the job", { try await self.store.job(named: claim.job) })
-        else { throw ClusterError.unknownJob(claim.job) }
         let output = Self.outputPath(directory: job.outputDirectory, job: job.name, position: claim.position)
         let temporary = "\(job.outputDirectory)/.\(job.name)-\(claim.position).\(claim.token).\(getpid()).partial.gz"
         logger.info("unit claimed", metadata: ["input": "\(claim.input)", "attempt": "\(claim.attempts + 1)"])
