@@ -24,30 +24,39 @@ public enum WordFrequency: ReadyPipeline {
 
     public static let resultMerge = ResultMerge.combineLines
 
-    /// A unit's output: every word's count (the top of the whole needs them all).
+    /// A unit's output: every word's count (the top of the whole needs them all), in no particular order — the
+    /// merge adds them up and orders the whole.
     public static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
-        var all = options
-        all.top = .max
-        return try await Self.run(invocation, options: all)
+        let (table, report) = try await Self.count(invocation)
+        let lines = table.unordered.map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
+        try await invocation.writeResult(lines)
+        return report
     }
 
     /// Adds the units' counts per word, then keeps the `--top` most frequent, as ``run(_:options:)`` orders them.
     public static func combine(_ parts: [[String]], options: Options) throws -> [String] {
-        var counts: [String: Int] = [:]
-        for line in parts.joined() {
-            guard let space = line.firstIndex(of: " "), let count = Int(line[..<space]) else {
-                throw MalformedPart(pipeline: Self.name, text: line)
+        var table = WordTable()
+        for var line in parts.joined() {
+            try line.withUTF8 { bytes in
+                guard let space = bytes.firstIndex(of: UInt8(ascii: " ")),
+                    let count = Int(String(decoding: UnsafeBufferPointer(rebasing: bytes[..<space]), as: UTF8.self)),
+                    count >= 0
+                else { throw MalformedPart(pipeline: Self.name, text: String(decoding: bytes, as: UTF8.self)) }
+                table.add(UnsafeBufferPointer(rebasing: bytes[(space + 1)...]), count: count)
             }
-            counts[String(line[line.index(after: space)...]), default: 0] += count
         }
-        let ordered = counts.sorted {
-            $0.value != $1.value ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes($1.key.utf8)
-        }
-        return ordered.prefix(options.top).map { "\($0.value) \($0.key)" }
+        return table.top(options.top).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
     }
 
     public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
-        let top = options.top
+        let (table, report) = try await Self.count(invocation)
+        let lines = table.top(options.top).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
+        try await invocation.writeResult(lines)
+        return report
+    }
+
+    /// Every word's count over the invocation's input.
+    static func count(_ invocation: Invocation) async throws -> (WordTable, RunReport<Void>) {
         let report = try await invocation.lines
             .parallelReduce(into: WordTable(), name: "count-words") { table, line in
                 table.addWords(of: line)
@@ -55,8 +64,6 @@ public enum WordFrequency: ReadyPipeline {
                 total.merge(part)
             }
             .run(invocation.runOptions)
-        let lines = report.result.top(top).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
-        try await invocation.writeResult(lines)
-        return report.withoutResult
+        return (report.result, report.withoutResult)
     }
 }

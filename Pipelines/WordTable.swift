@@ -69,6 +69,20 @@ public struct WordTable: Sendable {
         }
     }
 
+    /// Adds `count` to `word` (any case: it is folded). For counts made elsewhere, such as a unit's partial result.
+    public mutating func add(_ word: UnsafeBufferPointer<UInt8>, count: Int) {
+        Self.folded.withUnsafeBufferPointer { folded in
+            var hash = Self.hashSeed
+            for byte in word { hash = (hash ^ UInt64(folded[Int(byte)])) &* Self.hashPrime }
+            self.add(word, hash: UInt32(truncatingIfNeeded: hash), count: count, folded: folded)
+        }
+    }
+
+    /// Every word with its count, in no particular order (cheaper than ``top(_:)`` when all are wanted unsorted).
+    public var unordered: [(word: [UInt8], count: Int)] {
+        self.counts.indices.map { (Array(self.word($0)), self.counts[$0]) }
+    }
+
     /// The `limit` most frequent words, most frequent first, then by their bytes.
     public func top(_ limit: Int) -> [(word: [UInt8], count: Int)] {
         let order = self.counts.indices.sorted { lhs, rhs in

@@ -1,0 +1,86 @@
+import Sluice
+import Testing
+
+@testable import Pipelines
+
+/// A ready pipeline's unit results, combined, equal one run over all the inputs — the promise `sluice job merge`
+/// rests on. Seeded random text, cut into parts at line ends, with words that straddle the parts' top counts.
+@Suite("Ready pipelines: unit results combine like one run")
+struct ResultMergeTests {
+    static func text(seed: UInt64, lines: Int) -> [String] {
+        var generator = SeededGenerator(seed: seed)
+        let words = (0..<300).map { "w\($0)" } + ["The", "the", "THE", "a1", "Ümlaut"]
+        return (0..<lines).map { _ in
+            (0..<Int.random(in: 0...12, using: &generator)).map { _ in
+                words.randomElement(using: &generator)!
+            }.joined(separator: Bool.random(using: &generator) ? " " : ", ")
+        }
+    }
+
+    func combined(_ pipeline: any ReadyPipeline.Type, arguments: [String], parts: [[String]]) async throws -> [String] {
+        let directory = TemporaryDirectory()
+        var results: [[String]] = []
+        for (index, part) in parts.enumerated() {
+            let input = directory.file("\(index).txt")
+            try writeFile(input, Array(part.map { $0 + "\n" }.joined().utf8))
+            let output = directory.file("\(index).out.gz")
+            _ = try await pipeline.runUnit(
+                Invocation(inputs: [input], output: output, writeOptions: WriteOptions(gzipLevel: 1)),
+                arguments: arguments
+            )
+            results.append(try await Pipeline.lines(from: [output]).map { $0.string }.collect().run().result)
+        }
+        return try pipeline.combine(results, arguments: arguments)
+    }
+
+    func oneRun(_ pipeline: any ReadyPipeline.Type, arguments: [String], lines: [String]) async throws -> [String] {
+        let directory = TemporaryDirectory()
+        let input = directory.file("all.txt")
+        try writeFile(input, Array(lines.map { $0 + "\n" }.joined().utf8))
+        let output = directory.file("all.out")
+        _ = try await pipeline.run(Invocation(inputs: [input], output: output), arguments: arguments)
+        return try await Pipeline.lines(from: [output]).map { $0.string }.collect().run().result
+    }
+
+    @Test(arguments: [
+        (WordFrequency.self as any ReadyPipeline.Type, ["--top", "15"]),
+        (WordFrequency.self as any ReadyPipeline.Type, ["--top", "1000"]),
+        (WordCount.self as any ReadyPipeline.Type, []),
+    ])
+    func unitsCombined_equalOneRun(_ pipeline: any ReadyPipeline.Type, arguments: [String]) async throws {
+        for seed in UInt64(1)...3 {
+            let lines = Self.text(seed: seed, lines: 2_000)
+            var parts: [[String]] = []
+            var rest = lines[...]
+            var generator = SeededGenerator(seed: seed + 100)
+            while !rest.isEmpty {
+                let size = min(rest.count, Int.random(in: 0...500, using: &generator))
+                parts.append(Array(rest.prefix(size)))
+                rest = rest.dropFirst(size)
+            }
+            parts.append([])  // an empty input is a unit too
+            let expected = try await self.oneRun(pipeline, arguments: arguments, lines: lines)
+            #expect(!expected.isEmpty)
+            #expect(try await self.combined(pipeline, arguments: arguments, parts: parts) == expected)
+        }
+    }
+
+    @Test func aMalformedPart_isAnErrorNamingIt() throws {
+        #expect(throws: MalformedPart.self) {
+            try WordFrequency.combine([["3 the", "x the"]], arguments: [])
+        }
+    }
+}
+
+/// SplitMix64: the same text for the same seed on every machine.
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
