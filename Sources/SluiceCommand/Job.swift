@@ -162,14 +162,55 @@ struct Job: AsyncParsableCommand {
                 wait: self.wait,
                 logger: logger
             )
-            var options = RunOptions(computeThreads: self.workers)
+            // One compute pool for every unit's run: a run that made its own would start and stop its threads per
+            // unit.
+            let pool = try ComputePool(threads: self.workers ?? ComputePool.activeProcessorCount, name: "sluice-unit")
+            var options = RunOptions(computePool: pool)
             options.logger = logger
             let runOptions = options
             let (database, job, pipelines, quiet) = (self.database.db, self.job, PipelineCatalog.pipelines, self.quiet)
             let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
-            let summary: ClusterWorker.Summary? = try await withThrowingTaskGroup(
-                of: ClusterWorker.Summary?.self
-            ) { group in
+            let summary: ClusterWorker.Summary?
+            do {
+                summary = try await Self.work(
+                    database: database,
+                    job: job,
+                    settings: settings,
+                    pipelines: pipelines,
+                    runOptions: runOptions,
+                    stop: stop,
+                    signals: signals,
+                    signal: signal,
+                    quiet: quiet
+                )
+            } catch {
+                await pool.shutdown()
+                throw error
+            }
+            await pool.shutdown()
+            if let summary, !self.quiet {
+                CommonRunOptions.writeStandardError(
+                    "sluice: worker done: \(summary.done) units done, \(summary.failedAttempts) failed attempts, "
+                        + "\(summary.lost) lost leases\n"
+                )
+            }
+            if stop.isRequested { throw ExitCode(signal.exitStatus) }
+        }
+
+        /// Runs the worker until it is done, and handles signals meanwhile: the first stops claiming, a second
+        /// cancels it (its unit is given back). Returns the worker's summary, or `nil` when cancelled.
+        static func work(
+            database: String,
+            job: String?,
+            settings: ClusterWorker.Settings,
+            pipelines: [any ReadyPipeline.Type],
+            runOptions: RunOptions,
+            stop: ShutdownSignal,
+            signals: UnixSignalsSequence,
+            signal: CaughtSignal,
+            quiet: Bool
+        ) async throws -> ClusterWorker.Summary? {
+            try await withThrowingTaskGroup(of: ClusterWorker.Summary?.self) { group in
                 group.addTask {
                     try await JobCommand.withStore(database) { store in
                         let worker = ClusterWorker(
@@ -210,13 +251,6 @@ struct Job: AsyncParsableCommand {
                 }
                 return nil
             }
-            if let summary, !self.quiet {
-                CommonRunOptions.writeStandardError(
-                    "sluice: worker done: \(summary.done) units done, \(summary.failedAttempts) failed attempts, "
-                        + "\(summary.lost) lost leases\n"
-                )
-            }
-            if stop.isRequested { throw ExitCode(signal.exitStatus) }
         }
     }
 
