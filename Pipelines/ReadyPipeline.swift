@@ -93,6 +93,15 @@ extension ReadyPipeline {
         try await self.runUnit(invocation, options: Options.parse(arguments))
     }
 
+    /// Parses `arguments` once and returns what runs a unit with them: for many units of one job, without parsing
+    /// the options again for each (argument-parser's parse costs more than an empty unit's run).
+    public static func unitRunner(
+        arguments: [String]
+    ) throws -> @Sendable (Invocation) async throws -> RunReport<Void> {
+        let options = try Options.parse(arguments)
+        return { invocation in try await Self.runUnit(invocation, options: options) }
+    }
+
     /// Checks that `arguments` are its own options (argument-parser's error if not).
     public static func validateArguments(_ arguments: [String]) throws {
         _ = try Options.parse(arguments)

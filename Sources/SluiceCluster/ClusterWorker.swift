@@ -111,8 +111,10 @@ public struct ClusterWorker: Sendable {
     /// in hand and ends at once.
     public func run(job: String?, stop: ShutdownSignal) async throws -> Summary {
         var summary = Summary()
-        // A job's settings never change once submitted: read each once (its input list can be long).
+        // A job's settings never change once submitted: read each once (its input list can be long), and parse its
+        // pipeline's options once.
         var jobs: [String: ClusterStore.Job] = [:]
+        var runners: [String: UnitRunner] = [:]
         if let job {
             let found = try await self.retryingDatabase("read the job") { try await self.store.job(named: job) }
             guard let found else { throw ClusterError.unknownJob(job) }
@@ -144,19 +146,37 @@ public struct ClusterWorker: Sendable {
                 }
             }
             guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
-            try await self.work(on: claim, of: job, summary: &summary)
+            let runner = runners[job.name] ?? self.runner(for: job)
+            runners[job.name] = runner
+            try await self.work(on: claim, of: job, with: runner, summary: &summary)
         }
         return summary
     }
 
-    private func work(on claim: Claim, of job: ClusterStore.Job, summary: inout Summary) async throws {
+    /// What runs a unit of a job: its pipeline with its options parsed, or why it cannot run (each unit then fails
+    /// with that error).
+    typealias UnitRunner = Result<@Sendable (Invocation) async throws -> RunReport<Void>, any Error>
+
+    private func runner(for job: ClusterStore.Job) -> UnitRunner {
+        guard let pipeline = self.pipelines.first(where: { $0.name == job.pipeline }) else {
+            return .failure(ClusterError.unknownPipeline(job.pipeline))
+        }
+        return Result { try pipeline.unitRunner(arguments: job.arguments) }
+    }
+
+    private func work(
+        on claim: Claim,
+        of job: ClusterStore.Job,
+        with runner: UnitRunner,
+        summary: inout Summary
+    ) async throws {
         let logger = self.logger(for: claim)
         let output = Self.outputPath(directory: job.outputDirectory, job: job.name, position: claim.position)
         let temporary = "\(job.outputDirectory)/.\(job.name)-\(claim.position).\(claim.token).\(getpid()).partial.gz"
         logger.info("unit claimed", metadata: ["input": "\(claim.input)", "attempt": "\(claim.attempts + 1)"])
         let outcome: Result<Void, any Error>
         do {
-            outcome = .success(try await self.runHoldingLease(claim, job: job, into: temporary))
+            outcome = .success(try await self.runHoldingLease(claim, with: runner, into: temporary))
         } catch is CancellationError {
             // Stopped at once (a second signal): give the unit back for another worker.
             unlink(temporary)
@@ -220,10 +240,8 @@ public struct ClusterWorker: Sendable {
     }
 
     /// Runs the unit's pipeline into `temporary`, renewing the lease meanwhile; a lost lease stops the run.
-    private func runHoldingLease(_ claim: Claim, job: ClusterStore.Job, into temporary: String) async throws {
-        guard let pipeline = self.pipelines.first(where: { $0.name == job.pipeline }) else {
-            throw ClusterError.unknownPipeline(job.pipeline)
-        }
+    private func runHoldingLease(_ claim: Claim, with runner: UnitRunner, into temporary: String) async throws {
+        let run = try runner.get()
         var options = self.runOptions
         options.shutdown = nil  // a unit finishes or is released, never drained halfway
         let invocation = Invocation(
@@ -251,7 +269,7 @@ public struct ClusterWorker: Sendable {
                 }
             }
             group.addTask {
-                _ = try await pipeline.runUnit(invocation, arguments: job.arguments)
+                _ = try await run(invocation)
             }
             defer { group.cancelAll() }
             _ = try await group.next()  // the run (or a lost lease) ends it
