@@ -66,9 +66,9 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def split_into_gzip_files(text, count):
+def split_into_gzip_files(text, count, size):
     """`text` cut at line ends into `count` pieces of about the same size, each gzip -6."""
-    directory = f"{DATA}/cluster-{count}"
+    directory = f"{DATA}/cluster-{size}mb-{count}"
     files = [f"{directory}/part-{index:02d}.gz" for index in range(count)]
     if all(os.path.exists(f) for f in files):
         return files
@@ -117,11 +117,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sluice", required=True)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes-mb", default="200,1000", help="real-text sizes, each cut into 40 files")
     args = parser.parse_args()
     sluice = args.sluice
 
-    text, _ = prepare_real_text(200)
-    files = split_into_gzip_files(text, 40)
+    inputs = []
+    for size in (int(size) for size in args.sizes_mb.split(",")):
+        text, _ = prepare_real_text(size)
+        inputs.append((size, split_into_gzip_files(text, 40, size)))
     work = tempfile.mkdtemp(prefix="sluice-cluster-run-", dir=DATA)
     server = Postgres()
     rows = []
@@ -132,12 +135,13 @@ def main():
             ("grep -v → .gz", "grep", "--invert --pattern Description", "--gzip-level 1", "gz"),
             ("wordfreq", "wordfreq", "--top 20", "", "txt"),
         ]
-        for label, pipeline, arguments, single_extra, extension in pipelines:
+        for (size, files), (label, pipeline, arguments, single_extra, extension) in (
+                (i, p) for i in inputs for p in pipelines):
             singles, totals, works = [], [], []
             for index in range(args.runs):
                 one = f"{work}/one.{extension}"
                 merged = f"{work}/merged.{extension}"
-                database = server.database(f"bench_{pipeline}_{index}")
+                database = server.database(f"bench_{pipeline}_{size}_{index}")
                 # Alternate which goes first, so a drift in the machine's speed does not favour one.
                 if index % 2 == 0:
                     singles.append(one_process(sluice, pipeline, f"{arguments} {single_extra}", files, one))
@@ -150,10 +154,11 @@ def main():
                 totals.append(total)
                 works.append(w)
                 same_result(one, merged)
-                print(f"{label}: one process {singles[-1]:.2f} s, 2 workers {w:.2f} s (with submit+merge "
+                print(f"{size} MB, {label}: one process {singles[-1]:.2f} s, 2 workers {w:.2f} s (with submit+merge "
                       f"{total:.2f} s)", file=sys.stderr)
-            rows.append((label, statistics.median(singles), statistics.median(works), statistics.median(totals),
-                         [s / w for s, w in zip(singles, works)], [s / t for s, t in zip(singles, totals)]))
+            rows.append((f"{size} MB, {label}", statistics.median(singles), statistics.median(works),
+                         statistics.median(totals), [s / w for s, w in zip(singles, works)],
+                         [s / t for s, t in zip(singles, totals)]))
 
         empty_dir = f"{work}/empty"
         os.makedirs(empty_dir, exist_ok=True)
@@ -192,11 +197,11 @@ def write_results(rows, empty_rows, args):
         "# Distributed runs against one process",
         "",
         f"`Benchmarks/cluster.sh`, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"release build, medians of {args.runs} alternating runs. Input: 200 MB of real text (Debian's package "
-        "index) cut at line ends into 40 gzip -6 files. The coordinator: a PostgreSQL server on loopback with its "
+        f"release build, medians of {args.runs} alternating runs. Input: real text (Debian's package index), 200 MB "
+        "and 1 GB, each cut at line ends into 40 gzip -6 files (5 and 25 MB of text per unit). The coordinator: a PostgreSQL server on loopback with its "
         "default durability (fsync on). Two `sluice job work` processes on the same machine, started together.",
         "",
-        "| pipeline | one process | 2 workers (work) | submit + work + merge | throughput vs one process "
+        "| input, pipeline | one process | 2 workers (work) | submit + work + merge | throughput vs one process "
         "(work; per-run range) | with submit + merge |",
         "|---|---|---|---|---|---|",
     ]
@@ -221,8 +226,9 @@ def write_results(rows, empty_rows, args):
         "ramp-up and drain on 5 MB (8–20 ms of work), its output fsynced and renamed, a claim and a commit on the "
         "database (one and three round trips) — about 4 ms of CPU and a few ms of waiting per unit that one process "
         "over all the files does not pay. `wordfreq`'s units must also write every distinct word's count (the top of "
-        "the whole needs them all), which the single run never writes, and the merge reads them back. Larger units, "
-        "and workers on machines of their own, are where a distributed run pays.",
+        "the whole needs them all), which the single run never writes, and the merge reads them back. Each worker "
+        "process also starts (~30 ms: loading, connecting, the schema check) and the last unit runs alone. Larger "
+        "units, and workers on machines of their own, are where a distributed run pays.",
     ]
     with open(os.path.join(HERE, "CLUSTER.md"), "w") as out:
         out.write("\n".join(lines) + "\n")

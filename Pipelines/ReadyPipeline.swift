@@ -160,6 +160,11 @@ public struct Invocation: Sendable {
 
     /// Writes `lines` to the output (a small result, like `wc`'s), as a run of its own.
     public func writeResult(_ lines: [String]) async throws {
+        try await self.writeResult(lines.map { Line($0) })
+    }
+
+    /// Writes `lines` to the invocation's output (for a result computed after the input ended).
+    public func writeResult(_ lines: [Line]) async throws {
         var options = self.runOptions
         options.shutdown = nil  // the result of a run that already ended is written whole
         options.monitor = nil  // a progress display shows the main run, not this one

@@ -28,8 +28,7 @@ public enum WordFrequency: ReadyPipeline {
     /// merge adds them up and orders the whole.
     public static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
         let (table, report) = try await Self.count(invocation)
-        let lines = table.unordered.map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
-        try await invocation.writeResult(lines)
+        try await invocation.writeResult(table.countLines)
         return report
     }
 

@@ -78,9 +78,32 @@ public struct WordTable: Sendable {
         }
     }
 
-    /// Every word with its count, in no particular order (cheaper than ``top(_:)`` when all are wanted unsorted).
-    public var unordered: [(word: [UInt8], count: Int)] {
-        self.counts.indices.map { (Array(self.word($0)), self.counts[$0]) }
+    /// Every word with its count as `COUNT WORD` lines, in no particular order: lines that share a few large buffers
+    /// (no array or string per word), for writing every count out.
+    public var countLines: [Line] {
+        var lines: [Line] = []
+        lines.reserveCapacity(self.counts.count)
+        var buffer: [UInt8] = []
+        var ends: [Int] = []
+        func flush() {
+            let shared = Line(bytes: buffer)
+            var start = 0
+            for end in ends {
+                lines.append(shared.slice(start, end))
+                start = end
+            }
+            buffer.removeAll(keepingCapacity: false)
+            ends.removeAll(keepingCapacity: true)
+        }
+        for entry in self.counts.indices {
+            buffer.append(contentsOf: String(self.counts[entry]).utf8)
+            buffer.append(UInt8(ascii: " "))
+            buffer.append(contentsOf: self.word(entry))
+            ends.append(buffer.count)
+            if buffer.count >= 1 << 20 { flush() }
+        }
+        if !ends.isEmpty { flush() }
+        return lines
     }
 
     /// The `limit` most frequent words, most frequent first, then by their bytes.
