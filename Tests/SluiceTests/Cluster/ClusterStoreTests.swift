@@ -191,6 +191,34 @@ struct ClusterStoreTests {
         }
     }
 
+    @Test func aWorkerWithNothingToClaim_pollsQuickly_whileOthersHoldUnits_andExitsWhenTheyEnd() async throws {
+        try await Self.withStore("idle") { store, _ in
+            try await store.submit(Self.job(inputs: 1))
+            let held = try #require(
+                try await store.claim(job: "logs", worker: "other", lease: .seconds(30), maxAttempts: 3)
+            )
+            #expect(try await store.workLeft(job: "logs") == (pending: 0, running: 1))
+            let clock = ManualClock()
+            let worker = ClusterWorker(
+                store: store,
+                settings: ClusterWorker.Settings(
+                    pollInterval: .seconds(1),
+                    busyPollInterval: .milliseconds(50),
+                    clock: clock
+                ),
+                pipelines: []
+            )
+            let run = Task { try await worker.run(job: "logs", stop: ShutdownSignal()) }
+            await clock.sleepStarted.wait(beyond: 0)
+            #expect(clock.requested == [.milliseconds(50)])  // not the idle poll's second
+            try await store.complete(held, worker: "other", output: "/out/0") {}
+            clock.advance(by: .milliseconds(50))
+            let summary = try await run.value  // nothing pending or running: it ends
+            #expect(summary == ClusterWorker.Summary())
+            #expect(clock.requested == [.milliseconds(50)])
+        }
+    }
+
     @Test func databaseURLs_parse_andBadOnesSaySo() throws {
         let configuration = try ClusterDatabase.configuration(
             url: "postgres://me:p%40ss@db.example:6543/logs?sslmode=disable"
