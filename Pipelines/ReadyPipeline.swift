@@ -41,9 +41,12 @@ public protocol ReadyPipeline: Sendable {
     /// `wordfreq` writes every word's count instead of the top ones.
     static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void>
 
-    /// With ``ResultMerge/combineLines``: the result of the whole from the units' outputs, as lines, in input
-    /// order (`wc` sums its three columns). Default: throws.
-    static func combine(_ parts: [[String]], options: Options) throws -> [String]
+    /// With ``ResultMerge/combineLines``: reads the units' outputs — the invocation's inputs, in input order — and
+    /// writes the result of the whole to its output, as one run over all the input would (`wc` sums its three
+    /// columns). It streams: memory holds what the result needs (three numbers; a count per distinct word), however
+    /// many units there are. A line that is not what ``runUnit(_:options:)`` writes is a ``MalformedRecord`` naming
+    /// the unit's file and line. Default: throws ``UnmergeableResult``.
+    static func combine(_ invocation: Invocation, options: Options) async throws
 }
 
 /// How a ready pipeline's results over the parts of an input combine (see ``ReadyPipeline/resultMerge``).
@@ -51,7 +54,7 @@ public enum ResultMerge: Sendable {
     /// The outputs, concatenated in input order, are the result (`cat`, `grep`, `json-filter`): gzip outputs
     /// concatenate as members.
     case concatenate
-    /// ``ReadyPipeline/combine(_:options:)`` turns the units' output lines into the result (`wc`, `wordfreq`).
+    /// ``ReadyPipeline/combine(_:options:)`` reads the units' outputs and writes the result (`wc`, `wordfreq`).
     case combineLines
     /// The pipeline writes no result to merge (it delivers its records elsewhere, like `http-post`).
     case nothing
@@ -68,7 +71,7 @@ extension ReadyPipeline {
         try await Self.run(invocation, options: options)
     }
 
-    public static func combine(_ parts: [[String]], options: Options) throws -> [String] {
+    public static func combine(_ invocation: Invocation, options: Options) async throws {
         throw UnmergeableResult(pipeline: Self.name)
     }
 }
@@ -109,8 +112,8 @@ extension ReadyPipeline {
 
     /// Combines the units' output lines with its own options parsed from `arguments` (see
     /// ``combine(_:options:)``).
-    public static func combine(_ parts: [[String]], arguments: [String]) throws -> [String] {
-        try self.combine(parts, options: Options.parse(arguments))
+    public static func combine(_ invocation: Invocation, arguments: [String]) async throws {
+        try await self.combine(invocation, options: Options.parse(arguments))
     }
 }
 
@@ -189,12 +192,4 @@ public struct MalformedRecord: Error, Sendable, CustomStringConvertible {
             .compactMap { $0 }.joined(separator: ", ")
         return place.isEmpty ? self.reason : "\(place): \(self.reason)"
     }
-}
-
-/// A unit's output that ``ReadyPipeline/combine(_:options:)`` cannot read.
-public struct MalformedPart: Error, Sendable, CustomStringConvertible {
-    public var pipeline: String
-    public var text: String
-
-    public var description: String { "\(self.pipeline): a unit's output line is not what it writes: '\(self.text)'" }
 }

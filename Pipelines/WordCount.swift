@@ -12,14 +12,18 @@ public enum WordCount: ReadyPipeline {
     public static let resultMerge = ResultMerge.combineLines
 
     /// Sums the units' `LINES WORDS BYTES`.
-    public static func combine(_ parts: [[String]], options: NoOptions) throws -> [String] {
-        var totals = [0, 0, 0]
-        for line in parts.joined() {
-            let columns = line.split(separator: " ").compactMap { Int($0) }
-            guard columns.count == 3 else { throw MalformedPart(pipeline: Self.name, text: line) }
-            for index in 0..<3 { totals[index] += columns[index] }
-        }
-        return [totals.map(String.init).joined(separator: " ")]
+    public static func combine(_ invocation: Invocation, options: NoOptions) async throws {
+        let totals = try await invocation.lines
+            .reduce(into: [0, 0, 0], name: "sum") { totals, line in
+                let columns = line.fields().map(\.int)
+                guard columns.count == 3, columns.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                    throw MalformedRecord(line, reason: "not a wc unit's LINES WORDS BYTES: '\(line.string)'")
+                }
+                for index in 0..<3 { totals[index] += columns[index]! }
+            }
+            .run(invocation.runOptions)
+            .result
+        try await invocation.writeResult([totals.map(String.init).joined(separator: " ")])
     }
 
     struct Counts: Sendable {

@@ -32,19 +32,25 @@ public enum WordFrequency: ReadyPipeline {
         return report
     }
 
-    /// Adds the units' counts per word, then keeps the `--top` most frequent, as ``run(_:options:)`` orders them.
-    public static func combine(_ parts: [[String]], options: Options) throws -> [String] {
-        var table = WordTable()
-        for var line in parts.joined() {
-            try line.withUTF8 { bytes in
-                guard let space = bytes.firstIndex(of: UInt8(ascii: " ")),
-                    let count = Int(String(decoding: UnsafeBufferPointer(rebasing: bytes[..<space]), as: UTF8.self)),
-                    count >= 0
-                else { throw MalformedPart(pipeline: Self.name, text: String(decoding: bytes, as: UTF8.self)) }
-                table.add(UnsafeBufferPointer(rebasing: bytes[(space + 1)...]), count: count)
+    /// Adds the units' counts per word (in parallel, a table per worker), then keeps the `--top` most frequent, as
+    /// ``run(_:options:)`` orders them.
+    public static func combine(_ invocation: Invocation, options: Options) async throws {
+        let table = try await invocation.lines
+            .parallelReduce(into: WordTable(), name: "add-counts") { table, line in
+                guard let first = line.field(0), let count = first.int, count >= 0, first.count + 1 < line.count else {
+                    throw MalformedRecord(line, reason: "not a wordfreq unit's COUNT WORD: '\(line.string)'")
+                }
+                line.dropFirst(first.count + 1).withUnsafeBytes { word in
+                    table.add(word.bindMemory(to: UInt8.self), count: count)
+                }
+            } merge: { total, part in
+                total.merge(part)
             }
-        }
-        return table.top(options.top).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
+            .run(invocation.runOptions)
+            .result
+        try await invocation.writeResult(
+            table.top(options.top).map { "\($0.count) \(String(decoding: $0.word, as: UTF8.self))" }
+        )
     }
 
     public static func run(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {

@@ -42,12 +42,10 @@ public enum ClusterMerge {
             // The units' lines in input order (each unit's output is gzip; the reader takes its members whole).
             try await Pipeline.lines(from: files).write(to: output).run(runOptions)
         case .combineLines:
-            var parts: [[String]] = []
-            for file in files {
-                parts.append(try await Pipeline.lines(from: [file]).map { $0.string }.collect().run(runOptions).result)
-            }
-            let lines = try pipeline.combine(parts, arguments: job.arguments)
-            try await Pipeline.from(lines).write(to: output).run(runOptions)
+            try await pipeline.combine(
+                Invocation(inputs: files, output: output, runOptions: runOptions),
+                arguments: job.arguments
+            )
         case .nothing:
             break
         case .unsupported(let reason):

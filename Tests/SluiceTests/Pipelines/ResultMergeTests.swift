@@ -19,7 +19,7 @@ struct ResultMergeTests {
 
     func combined(_ pipeline: any ReadyPipeline.Type, arguments: [String], parts: [[String]]) async throws -> [String] {
         let directory = TemporaryDirectory()
-        var results: [[String]] = []
+        var outputs: [String] = []
         for (index, part) in parts.enumerated() {
             let input = directory.file("\(index).txt")
             try writeFile(input, Array(part.map { $0 + "\n" }.joined().utf8))
@@ -28,9 +28,11 @@ struct ResultMergeTests {
                 Invocation(inputs: [input], output: output, writeOptions: WriteOptions(gzipLevel: 1)),
                 arguments: arguments
             )
-            results.append(try await Pipeline.lines(from: [output]).map { $0.string }.collect().run().result)
+            outputs.append(output)
         }
-        return try pipeline.combine(results, arguments: arguments)
+        let merged = directory.file("merged.txt")
+        try await pipeline.combine(Invocation(inputs: outputs, output: merged), arguments: arguments)
+        return try await Pipeline.lines(from: [merged]).map { $0.string }.collect().run().result
     }
 
     func oneRun(_ pipeline: any ReadyPipeline.Type, arguments: [String], lines: [String]) async throws -> [String] {
@@ -65,10 +67,21 @@ struct ResultMergeTests {
         }
     }
 
-    @Test func aMalformedPart_isAnErrorNamingIt() throws {
-        #expect(throws: MalformedPart.self) {
-            try WordFrequency.combine([["3 the", "x the"]], arguments: [])
+    @Test(arguments: [
+        (WordFrequency.self as any ReadyPipeline.Type, "3 the\nx the\n"),
+        (WordFrequency.self as any ReadyPipeline.Type, "3 the\n4\n"),
+        (WordCount.self as any ReadyPipeline.Type, "1 2 3\n1 2\n"),
+        (WordCount.self as any ReadyPipeline.Type, "1 2 3\n1 -2 3\n"),
+    ])
+    func aLineNoUnitWrites_isAnErrorNamingItsFileAndLine(_ pipeline: any ReadyPipeline.Type, text: String) async throws
+    {
+        let directory = TemporaryDirectory()
+        let unit = directory.file("unit.txt")
+        try writeFile(unit, Array(text.utf8))
+        let error = await #expect(throws: (any Error).self) {
+            try await pipeline.combine(Invocation(inputs: [unit], output: directory.file("out.txt")), arguments: [])
         }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("\(unit), line 2: not a \(pipeline.name) unit's"))
     }
 }
 
