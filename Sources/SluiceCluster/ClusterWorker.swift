@@ -75,6 +75,7 @@ public struct ClusterWorker: Sendable {
     /// The pipelines it can run, by name.
     public let pipelines: [any ReadyPipeline.Type]
     /// The engine's settings for each unit's run (its shutdown signal is not used: a unit finishes or is released).
+    /// Give it a ``RunOptions/computePool`` to share: otherwise each unit's run starts and stops threads of its own.
     public let runOptions: RunOptions
     public let id: String
 
