@@ -22,7 +22,7 @@ public enum Grep: ReadyPipeline {
         let pattern = Array(options.pattern.utf8)
         let invert = options.invert
         return try await invocation.lines
-            .filter(name: "match", on: .compute) { $0.contains(pattern) != invert }
+            .filter(name: "match", on: .compute, containing: pattern, invert: invert)
             .write(to: invocation.output, options: invocation.writeOptions)
             .run(invocation.runOptions)
     }

@@ -83,9 +83,14 @@ public struct Line: Sendable {
 
     @usableFromInline
     func contains(_ needle: UnsafeRawBufferPointer) -> Bool {
+        self.withUnsafeBytes { haystack in Self.bytes(haystack, contain: needle) }
+    }
+
+    /// Whether `haystack` contains `needle` (an empty needle is always contained).
+    static func bytes(_ haystack: UnsafeRawBufferPointer, contain needle: UnsafeRawBufferPointer) -> Bool {
         guard !needle.isEmpty else { return true }
-        guard needle.count <= self.count else { return false }
-        return self.withUnsafeBytes { haystack in Self.find(needle, in: haystack) }
+        guard needle.count <= haystack.count else { return false }
+        return Self.find(needle, in: haystack)
     }
 
     /// `memchr` to the next candidate, then a cheap check of the last byte, then `memcmp` (glibc's `memmem` is not

@@ -94,6 +94,28 @@ struct LineColumns: Sendable {
         return LineColumns(buffers: kept.isEmpty ? [] : self.buffers, slots: kept)
     }
 
+    /// The lines whose bytes satisfy `isIncluded`, over the same buffers. The bytes are read in place, a buffer at a
+    /// time: no `Line` is made, so no reference is counted per line, whatever `isIncluded` is.
+    @inlinable
+    func filteredBytes(_ isIncluded: (UnsafeRawBufferPointer) throws -> Bool) rethrows -> LineColumns {
+        var kept: [LineSlot] = []
+        kept.reserveCapacity(self.slots.count)
+        var index = 0
+        while index < self.slots.count {
+            let buffer = self.slots[index].buffer
+            try self.buffers[Int(buffer)].bytes.withUnsafeBytes { bytes in
+                repeat {
+                    let slot = self.slots[index]
+                    if try isIncluded(UnsafeRawBufferPointer(rebasing: bytes[slot.start..<slot.end])) {
+                        kept.append(slot)
+                    }
+                    index += 1
+                } while index < self.slots.count && self.slots[index].buffer == buffer
+            }
+        }
+        return LineColumns(buffers: kept.isEmpty ? [] : self.buffers, slots: kept)
+    }
+
     /// Appends the lines of `other`, sharing buffers the two have in common at the seam.
     @usableFromInline
     mutating func append(_ other: LineColumns) {

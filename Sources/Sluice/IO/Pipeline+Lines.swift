@@ -124,3 +124,37 @@ extension Pipeline where Output == Line {
         self.lines(from: [path], options: options)
     }
 }
+
+extension Pipeline where Output == Line {
+    /// Keeps the lines that contain `needle` as bytes (with `invert`, the lines that do not), like `LC_ALL=C grep -F`
+    /// (`-vF`).
+    ///
+    /// The same as `filter { $0.contains(needle) != invert }`, without its cost per line: a closure handed to
+    /// ``filter(name:on:onError:_:)`` gets a `Line` per line, which counts a reference to its buffer; here the
+    /// match reads each buffer's bytes in place.
+    ///
+    /// - Parameters:
+    ///   - name: The stage's name in reports; defaults to `"filter"`.
+    ///   - placement: Where the stage runs; `.compute` (the default here) spreads batches over the compute pool.
+    ///   - needle: The bytes to look for; an empty needle is in every line.
+    ///   - invert: Keep the lines that do not contain `needle`.
+    public func filter(
+        name: String? = nil,
+        on placement: Placement = .compute,
+        containing needle: some Collection<UInt8>,
+        invert: Bool = false
+    ) -> Pipeline<Line> {
+        let needle = Array(needle)
+        return self.batchwise(kind: "filter", name: name, placement: placement) { batch, done in
+            done = batch.count  // a match cannot fail
+            return needle.withUnsafeBytes { needle in
+                switch batch.storage {
+                case .lines(let columns):
+                    return Batch(storage: .lines(columns.filteredBytes { Line.bytes($0, contain: needle) != invert }))
+                case .rows:
+                    return batch.filtered { $0.contains(needle) != invert }
+                }
+            }
+        }
+    }
+}

@@ -35,3 +35,56 @@ struct LineTests {
         }
     }
 }
+
+/// `filter(containing:invert:)` keeps exactly what `filter { $0.contains(needle) != invert }` keeps, on lines read
+/// from a file (columnar batches, lines across many buffers) and on lines made in memory (row batches).
+@Suite("Pipeline.filter(containing:)")
+struct FilterContainingTests {
+    static let lines: [String] = (0..<3_000).map { index in
+        switch index % 7 {
+        case 0: ""
+        case 1: "GET /health 200"
+        case 2: "x 200 y \(index)"
+        case 3: "2"
+        case 4: " 200 " + String(repeating: "z", count: index % 50)
+        case 5: "POST /api 500 \(index)"
+        default: String(repeating: "a", count: index % 13) + " 20"
+        }
+    }
+
+    @Test(arguments: [" 200 ", "200", "", "a", "z 2", String(repeating: "x", count: 80)], [false, true])
+    func keepsWhatTheClosureKeeps(needle: String, invert: Bool) async throws {
+        let expected = Self.lines.filter { $0.utf8.contains(needle.utf8) != invert }
+        let directory = TemporaryDirectory()
+        let path = directory.file("in.txt")
+        try writeFile(path, Array(Self.lines.map { $0 + "\n" }.joined().utf8))
+        // Small chunks and batches: lines from many buffers in one batch, and batches that keep none.
+        var options = RunOptions(batch: BatchLimits(maxRecords: 64, maxBytes: 1 << 20))
+        options.computeThreads = 2
+        let fromFile = try await Pipeline.lines(from: [path], options: ReadOptions(chunkSize: 512))
+            .filter(containing: Array(needle.utf8), invert: invert)
+            .map { $0.string }
+            .collect()
+            .run(options)
+            .result
+        #expect(fromFile == expected)
+        let inMemory = try await Pipeline.from(Self.lines.map { Line($0) })
+            .filter(containing: needle.utf8, invert: invert)
+            .map { $0.string }
+            .collect()
+            .run(options)
+            .result
+        #expect(inMemory == expected)
+    }
+}
+
+extension Collection where Element == UInt8 {
+    /// The reference: a naive byte-string search.
+    fileprivate func contains(_ needle: some Collection<UInt8>) -> Bool {
+        let haystack = Array(self)
+        let needle = Array(needle)
+        guard !needle.isEmpty else { return true }
+        guard needle.count <= haystack.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<($0 + needle.count)]) == needle }
+    }
+}
