@@ -36,8 +36,16 @@ public enum ClusterMerge {
         let files = units.compactMap(\.output)
         switch pipeline.resultMerge {
         case .concatenate where output.hasSuffix(".gz"):
-            // Gzip members concatenate: the units' files, byte for byte, make one valid gzip file.
-            try concatenate(files, into: output)
+            // Gzip members concatenate: the units' files, byte for byte, make one valid gzip file. The copy blocks
+            // in read and write: it runs on a thread of its own, not on the cooperative pool.
+            let thread = try ComputePool(threads: 1, name: "sluice-merge")
+            do {
+                try await thread.run { try concatenate(files, into: output) }
+            } catch {
+                await thread.shutdown()
+                throw error
+            }
+            await thread.shutdown()
         case .concatenate:
             // The units' lines in input order (each unit's output is gzip; the reader takes its members whole).
             try await Pipeline.lines(from: files).write(to: output).run(runOptions)
