@@ -231,8 +231,8 @@ struct BoundedMemoryTests {
 
 private struct Boom: Error {}
 
-/// A small deterministic generator for test data.
-struct SplitMix {
+/// A small deterministic generator for test data (SplitMix64): the same data for the same seed on every machine.
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
 
     init(seed: UInt64) {

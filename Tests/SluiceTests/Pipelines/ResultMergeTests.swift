@@ -8,7 +8,7 @@ import Testing
 @Suite("Ready pipelines: unit results combine like one run")
 struct ResultMergeTests {
     static func text(seed: UInt64, lines: Int) -> [String] {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix(seed: seed)
         let words = (0..<300).map { "w\($0)" } + ["The", "the", "THE", "a1", "Ümlaut"]
         return (0..<lines).map { _ in
             (0..<Int.random(in: 0...12, using: &generator)).map { _ in
@@ -54,7 +54,7 @@ struct ResultMergeTests {
             let lines = Self.text(seed: seed, lines: 2_000)
             var parts: [[String]] = []
             var rest = lines[...]
-            var generator = SeededGenerator(seed: seed + 100)
+            var generator = SplitMix(seed: seed + 100)
             while !rest.isEmpty {
                 let size = min(rest.count, Int.random(in: 0...500, using: &generator))
                 parts.append(Array(rest.prefix(size)))
@@ -82,18 +82,5 @@ struct ResultMergeTests {
             try await pipeline.combine(Invocation(inputs: [unit], output: directory.file("out.txt")), arguments: [])
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains("\(unit), line 2: not a \(pipeline.name) unit's"))
-    }
-}
-
-/// SplitMix64: the same text for the same seed on every machine.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
