@@ -56,6 +56,13 @@ struct ClusterEndToEndTests {
             ])
         }
 
+        // However the test ends, no worker outlives it (one left reading a held pipe would wait forever). A worker
+        // not yet waited for is not reaped, so its pid cannot have been reused.
+        var reaped: Set<pid_t> = []
+        defer {
+            for worker in workers where !reaped.contains(worker.pid) { kill(worker.pid, SIGKILL) }
+        }
+
         // A worker opened the first pipe: it is mid-unit. Kill it.
         var fifo = try await Self.openForWriting(killed)
         let holder = try await server.sql(
@@ -88,6 +95,7 @@ struct ClusterEndToEndTests {
         var statuses: [pid_t: Int32] = [:]
         for worker in workers {
             statuses[worker.pid] = await worker.wait()
+            reaped.insert(worker.pid)
             worker.closeInput()
         }
         #expect(statuses[victim] == 128 + SIGKILL)
