@@ -63,21 +63,10 @@ struct ClusterEndToEndTests {
             for worker in workers where !reaped.contains(worker.pid) { kill(worker.pid, SIGKILL) }
         }
 
-        // A worker opened the first pipe: it is mid-unit. Kill it.
-        var fifo = try await Self.openForWriting(killed)
-        let holder = try await server.sql(
-            "SELECT worker FROM sluice.units WHERE job = 'e2e' AND position = 10",
-            database: "postgres"
-        )
-        let victim = try Self.pid(ofWorker: holder.firstLine)
-        kill(victim, SIGKILL)
-        close(fifo)
-
-        // The database goes away and comes back while the others work.
-        try await server.restart()
-
-        // Another worker opened the second pipe: SIGTERM it, then let its unit finish.
-        fifo = try await Self.openForWriting(terminated)
+        // A worker opened the second pipe: it is mid-unit. SIGTERM it, then let its unit finish. This comes before
+        // the restart: a unit held across the restart may lose its lease to another worker, whose read of the same
+        // pipe would race this worker's for the line.
+        var fifo = try await Self.openForWriting(terminated)
         let finisher = try await server.sql(
             "SELECT worker FROM sluice.units WHERE job = 'e2e' AND position = 20",
             database: "postgres"
@@ -86,6 +75,20 @@ struct ClusterEndToEndTests {
         kill(terminatedPid, SIGTERM)
         _ = Array("held term\n".utf8).withUnsafeBytes { write(fifo, $0.baseAddress, $0.count) }
         close(fifo)
+
+        // A worker opened the first pipe: it is mid-unit. Kill it.
+        fifo = try await Self.openForWriting(killed)
+        let holder = try await server.sql(
+            "SELECT worker FROM sluice.units WHERE job = 'e2e' AND position = 10",
+            database: "postgres"
+        )
+        let victim = try Self.pid(ofWorker: holder.firstLine)
+        kill(victim, SIGKILL)
+        close(fifo)
+
+        // The database goes away and comes back while the third works. The restart begins at once, before the killed
+        // worker's lease can expire (2 s): its unit is claimed again by a worker talking to the restarted server.
+        try await server.restart()
 
         // The killed worker's unit: claimed again once its lease expired; feed that reader too.
         fifo = try await Self.openForWriting(killed)
