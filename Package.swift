@@ -39,6 +39,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // mallopt, for the command's allocator settings (part of the C library: nothing to install).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(
             name: "CIsal",
             path: "Sources/CIsal",
@@ -76,6 +78,7 @@ let package = Package(
             name: "SluiceCommand",
             dependencies: [
                 "Sluice",
+                "CMalloc",
                 "Pipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

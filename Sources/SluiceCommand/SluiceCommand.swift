@@ -2,6 +2,7 @@ import ArgumentParser
 public import Pipelines
 
 #if canImport(Glibc)
+import CMalloc
 import Glibc
 #endif
 
@@ -27,6 +28,7 @@ public enum SluiceCommand {
             exit(ExitCode.validationFailure.rawValue)
         }
         PipelineCatalog.pipelines = pipelines
+        Self.keepFreedBuffersForReuse()
         let arguments = Array(CommandLine.arguments.dropFirst())
         // `sluice run NAME` with a NAME that is no pipeline's: say which ones there are (argument-parser would only
         // say the argument is unexpected).
@@ -39,6 +41,21 @@ public enum SluiceCommand {
             exit(ExitCode.validationFailure.rawValue)
         }
         await RootCommand.main(arguments)
+    }
+
+    /// Has malloc keep the buffers a run frees for the next ones, rather than hand them back to the kernel and fault
+    /// them in again — a run allocates and frees its chunks, batches and compressed blocks (hundreds of KiB each)
+    /// all the time, on threads of their own. glibc's defaults map each buffer above a threshold (128 KiB, growing)
+    /// on its own and trim a thread's heap above twice that: on 200 MB of real text, `grep --invert` to a gzip -1
+    /// file took 20,000–30,000 page faults and 0.1–0.2 s of system time; with these settings, 4,600 and 0.08 s.
+    /// Up to 4 MiB per allocation come from the heap, and each heap keeps up to 8 MiB free at its top; peak memory
+    /// stays within 2 MiB of what it was (wc, wordfreq, 1e9 newlines). A process setting, so the command's, not the
+    /// library's.
+    static func keepFreedBuffersForReuse() {
+        #if canImport(Glibc)
+        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 8 << 20)
+        #endif
     }
 
     /// What is wrong with this set of pipelines, if anything: a name two of them share, or a reserved one.
