@@ -75,6 +75,48 @@ public final class ClusterDatabase: Sendable {
         }
     }
 
+    /// Listens on `channel`, on a connection of its own, until the calling task is cancelled: calls `listening(true)`
+    /// each time LISTEN takes effect (after a reconnect too), `received` with each notification's payload, and
+    /// `listening(false)` when the connection is lost — then connects again after a backoff (0.2 s, doubling up to
+    /// 10 s) on `clock`.
+    func listen(
+        on channel: String,
+        clock: any Clock<Duration>,
+        listening: @escaping @Sendable (Bool) -> Void,
+        received: @escaping @Sendable (String) -> Void
+    ) async {
+        let (configuration, logger, timeout) = (self.configuration, self.logger, self.operationTimeout)
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            var connection: PostgresConnection?
+            do {
+                let opened = try await Self.withDeadline(timeout) {
+                    try await PostgresConnection.connect(
+                        configuration: configuration,
+                        id: Int.random(in: 0..<Int.max),
+                        logger: logger
+                    )
+                }
+                connection = opened
+                try await opened.listen(on: channel) { notifications in
+                    listening(true)
+                    delay = .milliseconds(200)
+                    for try await notification in notifications {
+                        received(notification.payload)
+                    }
+                }
+            } catch {
+                if !Task.isCancelled {
+                    logger.debug("cannot listen for unit changes", metadata: ["error": "\(error)"])
+                }
+            }
+            listening(false)
+            try? await connection?.close()
+            guard (try? await clock.sleep(for: delay)) != nil else { return }
+            delay = min(delay * 2, .seconds(10))
+        }
+    }
+
     /// The result of `operation`, or ``ClusterError/databaseTimeout(_:)`` once `timeout` passes. The operation runs
     /// in a task of its own, cancelled and left behind at the deadline: a connect or a read that ignores
     /// cancellation cannot hold the worker (a task group would wait for it).

@@ -70,8 +70,27 @@ public struct ClusterStore: Sendable {
                 units_done integer NOT NULL DEFAULT 0
             )
             """,
-        ]
+        ],
+        // Units that become pending, done or failed — whatever statement changes them — notify the workers waiting
+        // for work (``changesChannel``, the job as payload), at the commit; a claim (to running) and a renewal do not.
+        [
+            """
+            CREATE FUNCTION sluice.notify_unit_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('\(ClusterStore.changesChannel)', NEW.job);
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER unit_changed AFTER INSERT OR UPDATE OF state ON sluice.units
+            FOR EACH ROW WHEN (NEW.state <> 'running') EXECUTE FUNCTION sluice.notify_unit_changed()
+            """,
+        ],
     ]
+
+    /// The channel (LISTEN) on which a unit's job is notified when the unit becomes pending, done or failed.
+    public static let changesChannel = "sluice_units"
 
     /// Creates the schema, or brings it up to date; safe with many workers starting at once.
     public func migrate() async throws {
@@ -455,20 +474,51 @@ public struct ClusterStore: Sendable {
 
     /// Whether any unit of `job` (or of any job) is pending or running.
     public func hasWork(job: String?) async throws -> Bool {
-        let left = try await self.workLeft(job: job)
-        return left.pending + left.running > 0
+        try await self.workLeft(job: job).isEmpty == false
     }
 
-    /// How many units of `job` (or of any job) are pending (claimable now or after their backoff) and running.
-    public func workLeft(job: String?) async throws -> (pending: Int, running: Int) {
-        try await self.rows(
+    /// What is left of a job (or of every job) when a worker finds nothing to claim.
+    public struct WorkLeft: Sendable, Equatable {
+        /// Units pending: claimable now, or after their backoff.
+        public var pending: Int
+        /// Units running.
+        public var running: Int
+        /// How long until the first of the left units can be claimed without a change (a lease expires, a backoff
+        /// ends): `nil` when none will. Zero or less: one can be claimed now.
+        public var nextDue: Duration?
+
+        public init(pending: Int, running: Int, nextDue: Duration? = nil) {
+            self.pending = pending
+            self.running = running
+            self.nextDue = nextDue
+        }
+
+        /// Nothing pending or running.
+        public var isEmpty: Bool { self.pending + self.running == 0 }
+    }
+
+    /// What is left of `job` (or of every job): units pending and running, and when the next can be claimed.
+    public func workLeft(job: String?) async throws -> WorkLeft {
+        let now = self.now()
+        return try await self.rows(
             """
-            SELECT count(*) FILTER (WHERE state = 'pending')::bigint, count(*) FILTER (WHERE state = 'running')::bigint
+            SELECT count(*) FILTER (WHERE state = 'pending')::bigint, count(*) FILTER (WHERE state = 'running')::bigint,
+                extract(epoch FROM least(
+                    min(lease_until) FILTER (WHERE state = 'running'),
+                    min(coalesce(not_before, coalesce(to_timestamp(\(now)), clock_timestamp())))
+                        FILTER (WHERE state = 'pending')
+                ) - coalesce(to_timestamp(\(now)), clock_timestamp()))::float8
             FROM sluice.units WHERE state IN ('pending', 'running') AND (\(job)::text IS NULL OR job = \(job))
             """
         ) { rows in
-            var left = (pending: 0, running: 0)
-            for try await (pending, running) in rows.decode((Int, Int).self) { left = (pending, running) }
+            var left = WorkLeft(pending: 0, running: 0)
+            for try await (pending, running, due) in rows.decode((Int, Int, Double?).self) {
+                left = WorkLeft(
+                    pending: pending,
+                    running: running,
+                    nextDue: due.map { .nanoseconds(Int64(max(min($0, 1e9), -1e9) * 1e9)) }
+                )
+            }
             return left
         }
     }

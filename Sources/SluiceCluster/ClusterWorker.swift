@@ -23,10 +23,12 @@ public struct ClusterWorker: Sendable {
         public var maxAttempts: Int
         /// Keep polling for work when the job has nothing pending or running.
         public var wait: Bool
-        /// How often to look for work when none is claimable and no unit is running.
+        /// The longest a worker with nothing to claim waits before it looks again (a change to the units, a lease
+        /// that expires or a backoff that ends wakes it sooner).
         public var pollInterval: Duration
-        /// How often to look when none is claimable but other workers hold units: each may end (then, with nothing
-        /// pending, this worker exits) or fail and come back. Short, so the last units' end is seen at once.
+        /// How often to look when none is claimable, other workers hold units, and this worker cannot listen for
+        /// changes (its listening connection is down): each unit may end (then, with nothing pending, this worker
+        /// exits) or fail and come back. Short, so the last units' end is seen soon.
         public var busyPollInterval: Duration
         /// The wait before a failed unit is tried again: after attempt n, `initialDelay × multiplierⁿ⁻¹`.
         public var unitBackoff: RetryPolicy
@@ -110,8 +112,12 @@ public struct ClusterWorker: Sendable {
     /// Works on `job` (or any job) until nothing is pending or running (with ``Settings/wait``: until `stop`).
     /// After `stop` is requested it claims no more; the unit in hand finishes. Cancelling the task releases the unit
     /// in hand and ends at once.
+    ///
+    /// With nothing to claim, it listens for changes to the units (a connection of its own, from the first time it
+    /// finds nothing): a unit that becomes pending, done or failed wakes it at once. It also looks again when the
+    /// next lease expires or backoff ends, and at ``Settings/pollInterval`` in any case — or at
+    /// ``Settings/busyPollInterval`` while it cannot listen and others hold units.
     public func run(job: String?, stop: ShutdownSignal) async throws -> Summary {
-        var summary = Summary()
         // A job's settings never change once submitted: read each once (its input list can be long), and parse its
         // pipeline's options once.
         var jobs: [String: ClusterStore.Job] = [:]
@@ -124,34 +130,66 @@ public struct ClusterWorker: Sendable {
         try await self.retryingDatabase("register the worker") {
             try await self.store.register(worker: self.id, job: job)
         }
-        while !stop.isRequested {
-            try Task.checkCancellation()
-            let claim = try await self.retryingDatabase("claim a unit") {
-                try await self.store.claim(
-                    job: job,
-                    worker: self.id,
-                    lease: self.settings.lease,
-                    maxAttempts: self.settings.maxAttempts
-                )
-            }
-            guard let claim else {
-                let left = try await self.retryingDatabase("look for work") { try await self.store.workLeft(job: job) }
-                if left.pending + left.running == 0 && !self.settings.wait { break }
-                let interval = left.running > 0 ? self.settings.busyPollInterval : self.settings.pollInterval
-                try await self.sleep(interval, orUntil: stop)
-                continue
-            }
-            if jobs[claim.job] == nil {
-                jobs[claim.job] = try await self.retryingDatabase("read the job") {
-                    try await self.store.job(named: claim.job)
+        let changes = UnitChanges(job: job)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }  // the listener, if it started
+            var summary = Summary()
+            while !stop.isRequested {
+                try Task.checkCancellation()
+                let seen = changes.generation
+                let claim = try await self.retryingDatabase("claim a unit") {
+                    try await self.store.claim(
+                        job: job,
+                        worker: self.id,
+                        lease: self.settings.lease,
+                        maxAttempts: self.settings.maxAttempts
+                    )
                 }
+                guard let claim else {
+                    let left = try await self.retryingDatabase("look for work") {
+                        try await self.store.workLeft(job: job)
+                    }
+                    if left.isEmpty && !self.settings.wait { break }
+                    if changes.markStarted() {
+                        let (database, clock) = (self.store.database, self.settings.clock)
+                        group.addTask {
+                            await database.listen(
+                                on: ClusterStore.changesChannel,
+                                clock: clock,
+                                listening: { changes.setListening($0) },
+                                received: { changes.received($0) }
+                            )
+                        }
+                    }
+                    try await self.wait(
+                        for: changes,
+                        past: seen,
+                        atMost: self.idleWait(left, listening: changes.isListening),
+                        orUntil: stop
+                    )
+                    continue
+                }
+                if jobs[claim.job] == nil {
+                    jobs[claim.job] = try await self.retryingDatabase("read the job") {
+                        try await self.store.job(named: claim.job)
+                    }
+                }
+                guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
+                let runner = runners[job.name] ?? self.runner(for: job)
+                runners[job.name] = runner
+                try await self.work(on: claim, of: job, with: runner, summary: &summary)
             }
-            guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
-            let runner = runners[job.name] ?? self.runner(for: job)
-            runners[job.name] = runner
-            try await self.work(on: claim, of: job, with: runner, summary: &summary)
+            return summary
         }
-        return summary
+    }
+
+    /// How long a worker with nothing to claim waits for a change before it looks again: until the next lease
+    /// expires or backoff ends, at most ``Settings/pollInterval`` — or ``Settings/busyPollInterval`` while others
+    /// hold units and no notification would say they ended.
+    func idleWait(_ left: ClusterStore.WorkLeft, listening: Bool) -> Duration {
+        var wait = listening || left.running == 0 ? self.settings.pollInterval : self.settings.busyPollInterval
+        if let due = left.nextDue { wait = min(wait, max(due, .zero)) }
+        return wait
     }
 
     /// What runs a unit of a job: its pipeline with its options parsed, or why it cannot run (each unit then fails
@@ -306,10 +344,18 @@ public struct ClusterWorker: Sendable {
         }
     }
 
-    private func sleep(_ duration: Duration, orUntil stop: ShutdownSignal) async throws {
+    /// Returns when the units changed since generation `seen`, after `timeout`, or once `stop` is requested.
+    private func wait(
+        for changes: UnitChanges,
+        past seen: Int,
+        atMost timeout: Duration,
+        orUntil stop: ShutdownSignal
+    ) async throws {
+        guard changes.generation == seen, !stop.isRequested else { return }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.settings.clock.sleep(for: duration) }
+            group.addTask { try await self.settings.clock.sleep(for: timeout) }
             group.addTask { await stop.wait() }
+            group.addTask { await changes.wait(past: seen) }
             defer { group.cancelAll() }
             _ = try await group.next()
         }

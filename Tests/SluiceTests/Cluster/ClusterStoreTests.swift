@@ -124,9 +124,12 @@ struct ClusterStoreTests {
             let first = try #require(
                 try await store.claim(job: "logs", worker: "a", lease: .seconds(30), maxAttempts: 2)
             )
+            #expect(try await store.workLeft(job: "logs") == .init(pending: 0, running: 1, nextDue: .seconds(30)))
             #expect(try await store.fail(first, error: "bad gzip", maxAttempts: 2, backoff: .seconds(10)) == false)
             time.advance(9)
             #expect(try await store.claim(job: "logs", worker: "a", lease: .seconds(30), maxAttempts: 2) == nil)
+            // Its backoff ends in a second: a worker with nothing to claim looks again then.
+            #expect(try await store.workLeft(job: "logs") == .init(pending: 1, running: 0, nextDue: .seconds(1)))
             time.advance(2)
             let second = try #require(
                 try await store.claim(job: "logs", worker: "b", lease: .seconds(30), maxAttempts: 2)
@@ -165,6 +168,7 @@ struct ClusterStoreTests {
                 try await store.claim(job: "logs", worker: "a", lease: .seconds(30), maxAttempts: 3)
             )
             try await store.release(first)
+            #expect(try await store.workLeft(job: "logs") == .init(pending: 1, running: 0, nextDue: .zero))
             let second = try #require(
                 try await store.claim(job: "logs", worker: "b", lease: .seconds(30), maxAttempts: 3)
             )
@@ -191,31 +195,98 @@ struct ClusterStoreTests {
         }
     }
 
-    @Test func aWorkerWithNothingToClaim_pollsQuickly_whileOthersHoldUnits_andExitsWhenTheyEnd() async throws {
+    @Test func aWorkerWithNothingToClaim_waitsForAChange_andExitsAtOnceWhenTheOthersUnitsEnd() async throws {
         try await Self.withStore("idle") { store, _ in
             try await store.submit(Self.job(inputs: 1))
             let held = try #require(
                 try await store.claim(job: "logs", worker: "other", lease: .seconds(30), maxAttempts: 3)
             )
-            #expect(try await store.workLeft(job: "logs") == (pending: 0, running: 1))
+            #expect(try await store.workLeft(job: "logs") == .init(pending: 0, running: 1, nextDue: .seconds(30)))
             let clock = ManualClock()
             let worker = ClusterWorker(
                 store: store,
                 settings: ClusterWorker.Settings(
-                    pollInterval: .seconds(1),
+                    pollInterval: .seconds(60),
                     busyPollInterval: .milliseconds(50),
                     clock: clock
                 ),
                 pipelines: []
             )
             let run = Task { try await worker.run(job: "logs", stop: ShutdownSignal()) }
-            await clock.sleepStarted.wait(beyond: 0)
-            #expect(clock.requested == [.milliseconds(50)])  // not the idle poll's second
+            // Until it listens, it polls quickly; then it waits for a change, or for the held lease to expire (30 s,
+            // when it could claim the unit), not for its minute-long poll.
+            var started = 0
+            while !clock.requested.contains(.seconds(30)) {
+                await clock.sleepStarted.wait(beyond: started)
+                started += 1
+            }
+            #expect(Set(clock.requested).isSubset(of: [.milliseconds(50), .seconds(30)]))
             try await store.complete(held, worker: "other", output: "/out/0") {}
-            clock.advance(by: .milliseconds(50))
-            let summary = try await run.value  // nothing pending or running: it ends
+            let summary = try await run.value  // the notification wakes it: nothing pending or running, it ends
             #expect(summary == ClusterWorker.Summary())
-            #expect(clock.requested == [.milliseconds(50)])
+            #expect(clock.now == ManualClock.Instant(offset: .zero))  // no time passed
+        }
+    }
+
+    @Test func unitsThatBecomePendingDoneOrFailed_notifyTheirJob_butClaimsAndRenewalsDoNot() async throws {
+        try await Self.withStore("notify") { store, _ in
+            let payloads = Locked<[String]>([])
+            let changes = UnitChanges(job: nil)
+            let listener = Task {
+                await store.database.listen(
+                    on: ClusterStore.changesChannel,
+                    clock: ContinuousClock(),
+                    listening: { changes.setListening($0) },
+                    received: { payload in
+                        payloads.withLock { $0.append(payload) }
+                        changes.received(payload)
+                    }
+                )
+            }
+            defer { listener.cancel() }
+            await changes.wait(past: 0)
+            #expect(changes.isListening)
+            // Records each payload that arrives up to the sentinel notified after `body`, in order.
+            func notified(by body: () async throws -> Void) async throws -> [String] {
+                payloads.withLock { $0.removeAll() }
+                try await body()
+                try await store.database.withConnection { connection in
+                    _ = try await connection.query("SELECT pg_notify('sluice_units', 'sentinel')", logger: store.logger)
+                }
+                while true {
+                    let seen = changes.generation
+                    let received = payloads.withLock { $0 }
+                    if received.last == "sentinel" { return received.dropLast() }
+                    await changes.wait(past: seen)
+                }
+            }
+
+            #expect(try await notified { try await store.submit(Self.job(inputs: 2)) } == ["logs"])
+            var claims: [ClusterStore.Claim] = []
+            #expect(
+                try await notified {
+                    for worker in ["a", "b"] {
+                        claims.append(
+                            try #require(
+                                try await store.claim(job: "logs", worker: worker, lease: .seconds(30), maxAttempts: 3)
+                            )
+                        )
+                    }
+                    try await store.renew(claims[0], worker: "a", lease: .seconds(30))
+                }.isEmpty
+            )
+            #expect(try await notified { try await store.release(claims[0]) } == ["logs"])
+            #expect(
+                try await notified {
+                    try await store.fail(claims[1], error: "bad", maxAttempts: 3, backoff: .seconds(1))
+                } == ["logs"]
+            )
+            let again = try #require(
+                try await store.claim(job: "logs", worker: "a", lease: .seconds(30), maxAttempts: 3)
+            )
+            #expect(
+                try await notified { try await store.complete(again, worker: "a", output: "/out/0") {} } == ["logs"]
+            )
         }
     }
 
