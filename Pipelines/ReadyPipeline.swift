@@ -168,10 +168,21 @@ public struct Invocation: Sendable {
 
     /// Writes `lines` to the invocation's output (for a result computed after the input ended).
     public func writeResult(_ lines: [Line]) async throws {
+        try await self.writeResult(Pipeline.from(lines))
+    }
+
+    /// Writes the lines of `text` — chunks of bytes, back to back, lines ending with `\n` — to the invocation's
+    /// output: for a large result made in memory, written at the speed of copying a file
+    /// (``Sluice/Pipeline/lines(inMemory:name:)``).
+    public func writeResult(text: [[UInt8]]) async throws {
+        try await self.writeResult(Pipeline.lines(inMemory: text, name: "result"))
+    }
+
+    private func writeResult(_ lines: Pipeline<Line>) async throws {
         var options = self.runOptions
         options.shutdown = nil  // the result of a run that already ended is written whole
         options.monitor = nil  // a progress display shows the main run, not this one
-        try await Pipeline.from(lines).write(to: self.output, options: self.writeOptions).run(options)
+        try await lines.write(to: self.output, options: self.writeOptions).run(options)
     }
 }
 

@@ -28,7 +28,7 @@ public enum WordFrequency: ReadyPipeline {
     /// merge adds them up and orders the whole.
     public static func runUnit(_ invocation: Invocation, options: Options) async throws -> RunReport<Void> {
         let (table, report) = try await Self.count(invocation)
-        try await invocation.writeResult(table.countLines)
+        try await invocation.writeResult(text: table.countText)
         return report
     }
 

@@ -78,32 +78,35 @@ public struct WordTable: Sendable {
         }
     }
 
-    /// Every word with its count as `COUNT WORD` lines, in no particular order: lines that share a few large buffers
-    /// (no array or string per word), for writing every count out.
-    public var countLines: [Line] {
-        var lines: [Line] = []
-        lines.reserveCapacity(self.counts.count)
-        var buffer: [UInt8] = []
-        var ends: [Int] = []
-        func flush() {
-            let shared = Line(bytes: buffer)
-            var start = 0
-            for end in ends {
-                lines.append(shared.slice(start, end))
-                start = end
-            }
-            buffer.removeAll(keepingCapacity: false)
-            ends.removeAll(keepingCapacity: true)
-        }
+    /// Every word with its count as `COUNT WORD\n` lines, in no particular order, in chunks of about a MiB: the
+    /// text of a result with every count (no array, string or `Line` per word), for
+    /// ``Invocation/writeResult(text:)``.
+    public var countText: [[UInt8]] {
+        var chunks: [[UInt8]] = []
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(1 << 20 + 256)
+        var digits = [UInt8](repeating: 0, count: 20)
         for entry in self.counts.indices {
-            buffer.append(contentsOf: String(self.counts[entry]).utf8)
-            buffer.append(UInt8(ascii: " "))
-            buffer.append(contentsOf: self.word(entry))
-            ends.append(buffer.count)
-            if buffer.count >= 1 << 20 { flush() }
+            // The count's decimal digits, last first.
+            var value = self.counts[entry]
+            var first = digits.count
+            repeat {
+                first -= 1
+                digits[first] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            } while value > 0
+            chunk.append(contentsOf: digits[first...])
+            chunk.append(UInt8(ascii: " "))
+            chunk.append(contentsOf: self.word(entry))
+            chunk.append(UInt8(ascii: "\n"))
+            if chunk.count >= 1 << 20 {
+                chunks.append(chunk)
+                chunk = []
+                chunk.reserveCapacity(1 << 20 + 256)
+            }
         }
-        if !ends.isEmpty { flush() }
-        return lines
+        if !chunk.isEmpty { chunks.append(chunk) }
+        return chunks
     }
 
     /// The `limit` most frequent words, most frequent first, then by their bytes.

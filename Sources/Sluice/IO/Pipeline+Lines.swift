@@ -123,6 +123,42 @@ extension Pipeline where Output == Line {
     public static func lines(from path: String, options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
         self.lines(from: [path], options: options)
     }
+
+    /// Reads the lines of bytes in memory, as if `chunks` were a file's bytes back to back: a line may span chunks,
+    /// and the last one counts without a final `\n`.
+    ///
+    /// For writing out many lines made in memory (a result): they travel in the batches a file's lines travel in —
+    /// runs of lines in a shared buffer, no array or reference count per line — so the writer copies each run at
+    /// once, where ``Pipeline/from(_:name:)`` over an array of `Line`s hands it every line on its own.
+    ///
+    /// - Parameters:
+    ///   - chunks: The bytes; iterated once per run, in the source's own task. Chunks of about a MiB or more keep
+    ///     the cost per chunk out of sight.
+    ///   - name: The stage's name in reports, and the lines' ``Line/sourcePath``; defaults to `"memory"`.
+    public static func lines<Chunks: Sequence & Sendable>(
+        inMemory chunks: Chunks,
+        name: String? = nil
+    ) -> Pipeline<Line> where Chunks.Element == [UInt8] {
+        .source(kind: "source", name: name ?? "memory") { output in
+            let path = name ?? "memory"
+            var framer = LineFramer(maxRecordBytes: .max, limits: output.batchLimits)
+            var offset = 0
+            for bytes in chunks {
+                try framer.frame(
+                    ByteChunk(buffer: LineBuffer(bytes, budget: nil), path: path, offset: offset, endOfFile: false)
+                )
+                offset += bytes.count
+                for lines in framer.takeBatches() {
+                    try await output.send(Batch(columns: lines), releasing: 0)
+                }
+                if output.isShutdownRequested { return }
+            }
+            framer.finish()
+            for lines in framer.takeBatches() {
+                try await output.send(Batch(columns: lines), releasing: 0)
+            }
+        }
+    }
 }
 
 extension Pipeline where Output == Line {

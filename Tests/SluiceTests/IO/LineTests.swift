@@ -88,3 +88,48 @@ extension Collection where Element == UInt8 {
         return (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<($0 + needle.count)]) == needle }
     }
 }
+
+@Suite("Lines of bytes in memory")
+struct LinesInMemoryTests {
+    @Test func frameLikeAFile_acrossChunks_withALastLineWithoutNewline() async throws {
+        let chunks: [[UInt8]] = [
+            Array("first\nsec".utf8), [], Array("ond\n\nfour".utf8), Array("th\n".utf8), Array("last".utf8),
+        ]
+        let lines = try await Pipeline.lines(inMemory: chunks, name: "result")
+            .map { ($0.string, $0.lineNumber, $0.sourcePath) }
+            .collect()
+            .run()
+            .result
+        #expect(lines.map(\.0) == ["first", "second", "", "fourth", "last"])
+        #expect(lines.map(\.1) == [1, 2, 3, 4, 5])
+        #expect(lines.allSatisfy { $0.2 == "result" })
+        let none = try await Pipeline.lines(inMemory: [[UInt8]]()).collect().run().result
+        #expect(none.isEmpty)
+    }
+
+    @Test func writtenToAFile_areTheBytesBackToBack_inBatchesWithinTheLimits() async throws {
+        // 30,000 lines in chunks cut anywhere (mid-line too), written plain and as gzip.
+        let text = Array((0..<30_000).map { "line \($0) \(String(repeating: "x", count: $0 % 50))\n" }.joined().utf8)
+        var chunks: [[UInt8]] = []
+        var start = 0
+        var size = 1
+        while start < text.count {
+            let end = min(text.count, start + size)
+            chunks.append(Array(text[start..<end]))
+            start = end
+            size = size * 3 % 100_003 + 1
+        }
+        let directory = TemporaryDirectory()
+        let options = RunOptions(batch: BatchLimits(maxRecords: 1000, maxBytes: 64 << 10))
+        let expected = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init)
+        for name in ["out.txt", "out.gz"] {
+            let path = directory.file(name)
+            let report = try await Pipeline.lines(inMemory: chunks).write(to: path).run(options)
+            let source = try #require(report[stage: "memory"])
+            #expect(source.recordsOut == 30_000 && source.batchesOut >= 30)
+            let back = try await Pipeline.lines(from: path).map { $0.string }.collect().run().result
+            #expect(back == expected)
+        }
+        #expect(try readFile(directory.file("out.txt")) == text)
+    }
+}

@@ -58,6 +58,26 @@ struct WordTableTests {
         #expect(first.top(10).map(\.word) == whole.top(10).map(\.word))
     }
 
+    @Test func countText_hasEveryCount_asLinesInChunksOfAboutAMiB() {
+        // 200,000 distinct words, counts from 1 to past 10,000: several chunks, each of whole lines.
+        var table = WordTable()
+        for index in 0..<200_000 { table.addWords(of: Line("word\(index) frequent")) }
+        for _ in 0..<12_345 { table.addWords(of: Line("frequent")) }
+        let chunks = table.countText
+        #expect(chunks.count > 1)
+        #expect(chunks.dropLast().allSatisfy { $0.count >= 1 << 20 && $0.count < (1 << 20) + 256 })
+        #expect(chunks.allSatisfy { $0.last == UInt8(ascii: "\n") })
+        var counts: [String: Int] = [:]
+        for line in String(decoding: chunks.joined(), as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            #expect(parts.count == 2)
+            counts[String(parts[1])] = Int(parts[0])
+        }
+        #expect(counts.count == 200_001)
+        #expect(counts["frequent"] == 212_345 && counts["word0"] == 1 && counts["word199999"] == 1)
+        #expect(WordTable().countText.isEmpty)
+    }
+
     @Test func top_ordersByCountThenBytes() {
         var table = WordTable()
         for line in ["b a c", "b a", "b", "zz yy"] { table.addWords(of: Line(line)) }
