@@ -87,6 +87,11 @@ public struct ClusterStore: Sendable {
             FOR EACH ROW WHEN (NEW.state <> 'running') EXECUTE FUNCTION sluice.notify_unit_changed()
             """,
         ],
+        // A claim looks for the first unfinished unit of its job: in the units still pending or running, so its cost
+        // does not grow with the units done (it scanned every unit of the job).
+        [
+            "CREATE INDEX units_unfinished ON sluice.units (job, position) WHERE state IN ('pending', 'running')"
+        ],
     ]
 
     /// The channel (LISTEN) on which a unit's job is notified when the unit becomes pending, done or failed.
@@ -253,7 +258,7 @@ public struct ClusterStore: Sendable {
                 RETURNING 1
             ), candidate AS (
                 SELECT job, position FROM sluice.units
-                WHERE (\(job)::text IS NULL OR job = \(job)) AND (
+                WHERE (\(job)::text IS NULL OR job = \(job)) AND state IN ('pending', 'running') AND (
                     (state = 'pending'
                         AND (not_before IS NULL OR not_before <= coalesce(to_timestamp(\(now)), clock_timestamp())))
                     OR (state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
