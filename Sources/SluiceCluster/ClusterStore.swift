@@ -245,47 +245,20 @@ public struct ClusterStore: Sendable {
         let now = self.now()
         let seconds = Self.seconds(lease)
         // One statement, so one round trip: the sweep (leases that expired on the last attempt: failed) and the
-        // claim touch different rows — the claim takes an expired lease only while attempts remain.
-        return try await self.rows(
-            """
-            WITH swept AS (
-                UPDATE sluice.units SET state = 'failed', worker = NULL, lease_until = NULL,
-                    attempts = attempts + 1, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp()),
-                    error = 'its worker (' || coalesce(worker, '?') || ') stopped renewing the lease; '
-                        || (attempts + 1) || ' attempts'
-                WHERE state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
-                    AND attempts + 1 >= \(maxAttempts) AND (\(job)::text IS NULL OR job = \(job))
-                RETURNING 1
-            ), candidate AS (
-                SELECT job, position FROM sluice.units
-                WHERE (\(job)::text IS NULL OR job = \(job)) AND state IN ('pending', 'running') AND (
-                    (state = 'pending'
-                        AND (not_before IS NULL OR not_before <= coalesce(to_timestamp(\(now)), clock_timestamp())))
-                    OR (state = 'running' AND lease_until < coalesce(to_timestamp(\(now)), clock_timestamp())
-                        AND attempts + 1 < \(maxAttempts)))
-                ORDER BY job, position
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE sluice.units u SET
-                state = 'running',
-                token = u.token + 1,
-                attempts = u.attempts + CASE WHEN u.state = 'running' THEN 1 ELSE 0 END,
-                error = CASE WHEN u.state = 'running'
-                    THEN 'its worker (' || coalesce(u.worker, '?') || ') stopped renewing the lease'
-                    ELSE u.error END,
-                worker = \(worker),
-                lease_until = coalesce(to_timestamp(\(now)), clock_timestamp()) + make_interval(secs => \(seconds)),
-                started_at = coalesce(to_timestamp(\(now)), clock_timestamp())
-            FROM candidate c
-            WHERE u.job = c.job AND u.position = c.position
-            RETURNING u.job, u.position, u.input, u.token, u.attempts
-            """
-        ) { rows in
-            for try await (job, position, input, token, attempts) in rows.decode((String, Int, String, Int, Int).self) {
-                return Claim(job: job, position: position, input: input, token: token, attempts: attempts)
+        // claim touch different rows — the claim takes an expired lease only while attempts remain. Prepared
+        // (ClusterStatements.swift): a claim per unit, so its plan is made once per connection.
+        let rows =
+            if let job {
+                try await self.run(
+                    ClaimUnitOfJob(now: now, maxAttempts: maxAttempts, worker: worker, leaseSeconds: seconds, job: job)
+                )
+            } else {
+                try await self.run(
+                    ClaimUnitOfAnyJob(now: now, maxAttempts: maxAttempts, worker: worker, leaseSeconds: seconds)
+                )
             }
-            return nil
+        return rows.first.map { job, position, input, token, attempts in
+            Claim(job: job, position: position, input: input, token: token, attempts: attempts)
         }
     }
 
@@ -329,22 +302,15 @@ public struct ClusterStore: Sendable {
             // Marking the unit done locks its row until the commit: while the file is put in place, no newer
             // claim can take the unit. A claim that no longer holds changes nothing, and nothing is put in place.
             var marked = 0
-            for try await count in try await connection.query(
-                """
-                WITH done AS (
-                    UPDATE sluice.units SET state = 'done', output = \(output), error = NULL, worker = NULL,
-                        lease_until = NULL, finished_at = coalesce(to_timestamp(\(now)), clock_timestamp())
-                    WHERE job = \(claim.job) AND position = \(claim.position) AND token = \(claim.token)
-                        AND state = 'running'
-                    RETURNING 1
-                ), counted AS (
-                    UPDATE sluice.workers SET units_done = units_done + 1
-                    WHERE id = \(worker) AND EXISTS (SELECT 1 FROM done)
-                )
-                SELECT count(*) FROM done
-                """,
-                logger: self.logger
-            ).decode(Int.self) {
+            let done = MarkUnitDone(
+                output: output,
+                now: now,
+                job: claim.job,
+                position: claim.position,
+                token: claim.token,
+                worker: worker
+            )
+            for try await count in try await connection.execute(done, logger: self.logger) {
                 marked = count
             }
             guard marked == 1 else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
@@ -572,6 +538,20 @@ public struct ClusterStore: Sendable {
         let logger = self.logger
         return try await self.database.withConnection(lane) { connection in
             try await read(try await connection.query(query, logger: logger))
+        }
+    }
+
+    /// Runs the prepared `statement` (prepared on the connection the first time) and returns its rows.
+    private func run<Statement: PostgresPreparedStatement>(
+        _ statement: Statement
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        let logger = self.logger
+        return try await self.database.withConnection { connection in
+            var rows: [Statement.Row] = []
+            for try await row in try await connection.execute(statement, logger: logger) {
+                rows.append(row)
+            }
+            return rows
         }
     }
 
