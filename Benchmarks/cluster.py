@@ -224,14 +224,14 @@ def write_results(rows, empty_rows, args):
         "",
         "What limits these figures (perf, strace and `/usr/bin/time` of the workers, the server's CPU from its "
         "process): the workers and the coordinator share the two cores that one process has to itself, so every "
-        "CPU-second of coordination is taken from the work. Each unit costs about 3 ms of CPU that one process over "
+        "CPU-second of coordination is taken from the work. Each unit costs about 2.5 ms of CPU that one process over "
         "all the files does not pay — measured on the 1,000 empty units: 1.8 ms in the worker (the claim and the "
         "commit through the PostgreSQL client, the unit's pipeline starting and stopping its threads, two fsyncs) and "
-        "1.3 ms in PostgreSQL (planning and running the claim, the commit's transaction) — against 8–20 ms of work in "
+        "0.65 ms in PostgreSQL (the claim and the commit's transaction, prepared statements) — against 8–20 ms of work in "
         "a 5 MB unit; each worker process also starts (~20 ms of CPU: loading, connecting, the schema check). "
         "`wordfreq`'s units also write every distinct word's count (the top of the whole needs them all), which the "
         "single run never writes, and each unit's word tables grow and merge on their own. With 25 MB units the "
-        "fixed cost fades: `wc` and `grep` reach 95–102%. Larger units, and workers on machines of their own, are "
+        "fixed cost fades: `wc` and `grep` reach 94–102%. Larger units, and workers on machines of their own, are "
         "where a distributed run pays.",
     ]
     with open(os.path.join(HERE, "CLUSTER.md"), "w") as out:
