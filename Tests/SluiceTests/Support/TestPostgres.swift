@@ -148,20 +148,23 @@ final class TestPostgres: Sendable {
 
     /// A new empty database on this server, and its URL.
     func makeDatabase(_ name: String) async throws -> String {
-        let psql = self.binaries + "/psql"
         try await Shell.check(
-            "'\(psql)' -h 127.0.0.1 -p \(self.port) -U postgres -q -c 'DROP DATABASE IF EXISTS \(name)' "
-                + "-c 'CREATE DATABASE \(name)' postgres > /dev/null"
+            self.psql + "-q -c 'DROP DATABASE IF EXISTS \(name)' -c 'CREATE DATABASE \(name)' postgres > /dev/null"
         )
         return "postgres://postgres@127.0.0.1:\(self.port)/\(name)"
+    }
+
+    /// The start of a psql command line for this server. It runs in the server's directory: psql fails ("could not
+    /// find own program executable") in a current directory that is gone — the test process's may be a test's
+    /// temporary one (README examples `chdir`), removed while psql starts.
+    private var psql: String {
+        "cd '\(self.directory)' && '\(self.binaries)/psql' -h 127.0.0.1 -p \(self.port) -U postgres "
     }
 
     /// Runs SQL through psql, returning its unaligned output.
     func sql(_ query: String, database: String) async throws -> String {
         let output = self.directory + "/psql-\(UInt32.random(in: 0...UInt32.max)).out"
-        try await Shell.check(
-            "'\(self.binaries)/psql' -h 127.0.0.1 -p \(self.port) -U postgres -At -c \"\(query)\" \(database) > '\(output)'"
-        )
+        try await Shell.check(self.psql + "-At -c \"\(query)\" \(database) > '\(output)'")
         defer { unlink(output) }
         return String(decoding: try readFile(output), as: UTF8.self)
     }
