@@ -107,7 +107,7 @@ public final class ClusterDatabase: Sendable {
                 }
             } catch {
                 if !Task.isCancelled {
-                    logger.debug("cannot listen for unit changes", metadata: ["error": "\(error)"])
+                    logger.debug("cannot listen for unit changes", metadata: ["error": "\(Self.describe(error))"])
                 }
             }
             listening(false)
@@ -115,6 +115,13 @@ public final class ClusterDatabase: Sendable {
             guard (try? await clock.sleep(for: delay)) != nil else { return }
             delay = min(delay * 2, .seconds(10))
         }
+    }
+
+    /// What went wrong, said in full: postgres-nio's errors describe themselves only as "Generic description to
+    /// prevent accidental leakage of sensitive data"; their reflection names the connection error or the server's
+    /// message and SQLSTATE.
+    static func describe(_ error: any Error) -> String {
+        error is PSQLError ? String(reflecting: error) : "\(error)"
     }
 
     /// The result of `operation`, or ``ClusterError/databaseTimeout(_:)`` once `timeout` passes. The operation runs

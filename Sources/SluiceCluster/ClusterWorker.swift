@@ -303,7 +303,10 @@ public struct ClusterWorker: Sendable {
                         throw CancellationError()
                     } catch {
                         // The database is away: keep running, keep trying; at the end the token decides.
-                        logger.warning("cannot renew the lease", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "cannot renew the lease",
+                            metadata: ["error": "\(ClusterDatabase.describe(error))"]
+                        )
                     }
                 }
             }
@@ -336,7 +339,9 @@ public struct ClusterWorker: Sendable {
                 guard clock.now - start < self.settings.databaseRetryLimit else { throw error }
                 self.settings.logger.warning(
                     "database unavailable; retrying",
-                    metadata: ["operation": "\(what)", "error": "\(error)", "delay": "\(delay)"]
+                    metadata: [
+                        "operation": "\(what)", "error": "\(ClusterDatabase.describe(error))", "delay": "\(delay)",
+                    ]
                 )
                 try await self.settings.clock.sleep(for: delay)
                 delay = min(delay * 2, .seconds(10))

@@ -290,6 +290,19 @@ struct ClusterStoreTests {
         }
     }
 
+    @Test func databaseErrors_areDescribedInFull_notAsPostgresNIOsGenericText() async throws {
+        let refusing = try RefusingPort()  // bound, never listening: a connect is refused
+        let error = await #expect(throws: (any Error).self) {
+            try await ClusterDatabase.with(url: "postgres://postgres@127.0.0.1:\(refusing.port)/none") { database in
+                try await ClusterStore(database: database).hasWork(job: nil)
+            }
+        }
+        let description = ClusterDatabase.describe(try #require(error))
+        #expect(description.contains("Connection refused"), "\(description)")
+        #expect(!description.contains("Generic description"))
+        #expect(ClusterDatabase.describe(ClusterError.unknownJob("x")) == "no job named 'x'")
+    }
+
     @Test func databaseURLs_parse_andBadOnesSaySo() throws {
         let configuration = try ClusterDatabase.configuration(
             url: "postgres://me:p%40ss@db.example:6543/logs?sslmode=disable"
