@@ -39,8 +39,9 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // mallopt, for the command's allocator settings (part of the C library: nothing to install).
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // What the Glibc module leaves out: mallopt (the command's allocator settings) and sync_file_range (the writers'
+        // write-behind). Part of the C library: nothing to install.
+        .systemLibrary(name: "CGlibcExtras", path: "Sources/CGlibcExtras"),
         .systemLibrary(
             name: "CIsal",
             path: "Sources/CIsal",
@@ -59,6 +60,7 @@ let package = Package(
                 "CZlib",
                 "CIsal",
                 "CLibdeflate",
+                "CGlibcExtras",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,7 +80,7 @@ let package = Package(
             name: "SluiceCommand",
             dependencies: [
                 "Sluice",
-                "CMalloc",
+                "CGlibcExtras",
                 "Pipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

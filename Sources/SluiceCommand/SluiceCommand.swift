@@ -2,7 +2,7 @@ import ArgumentParser
 public import Pipelines
 
 #if canImport(Glibc)
-import CMalloc
+import CGlibcExtras
 import Glibc
 #endif
 

@@ -1,5 +1,10 @@
 /// Writes a file (or standard output) through a large buffer, so the system sees few, large writes.
 ///
+/// Writes behind: every ``writeBehind`` bytes written to a regular file, it starts their write-back to the device
+/// (without waiting for it). Dirty pages in the page cache stay a few MiB, not the whole output — they count against a
+/// container's memory limit — and closing a replaced file, which ext4 makes flush whatever is still dirty, or a later
+/// `fsync`, finds little left to write.
+///
 /// - Important: Blocking: only a stage on an I/O thread of its own (``Placement/io``) uses it. Close it explicitly, on every path.
 final class BufferedFileWriter {
     let path: String
@@ -9,12 +14,18 @@ final class BufferedFileWriter {
     private var closed = false
     /// Bytes handed to the system so far.
     private(set) var written = 0
+    /// Bytes whose write-back has been started; `nil` once the file showed it cannot (not a regular file).
+    private(set) var writtenBack: Int? = 0
+    /// How many written bytes start their write-back together.
+    let writeBehind: Int
 
-    init(path: String, capacity: Int = 256 * 1024) throws {
+    init(path: String, capacity: Int = 256 * 1024, writeBehind: Int = 8 * 1024 * 1024) throws {
         self.path = path
         self.file = try FileDescriptor.openForWriting(path)
         self.capacity = capacity
+        self.writeBehind = writeBehind
         self.buffer.reserveCapacity(capacity)
+        if (try? self.file.status().isRegular) != true { self.writtenBack = nil }
     }
 
     /// Adds `bytes`, writing the buffer out when it is full.
@@ -46,6 +57,10 @@ final class BufferedFileWriter {
         }
         self.written += self.buffer.count
         self.buffer.removeAll(keepingCapacity: true)
+        if let writtenBack = self.writtenBack, self.written - writtenBack >= self.writeBehind {
+            let started = self.file.startWriteBack(offset: writtenBack, count: self.written - writtenBack)
+            self.writtenBack = started ? self.written : nil
+        }
     }
 
     /// Flushes, optionally syncs to the device, and closes. Calling it again does nothing.

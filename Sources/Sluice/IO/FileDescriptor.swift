@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CGlibcExtras
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -158,6 +159,18 @@ struct FileDescriptor: Sendable {
             }
             written += result
         }
+    }
+
+    /// Starts writing `count` bytes from `offset` back to the device, without waiting for them (Linux
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`). Advisory: `false` where the file cannot (a pipe, a terminal, another
+    /// system), and nothing is lost then.
+    @available(*, noasync, message: "blocks: call from a stage placed on .io")
+    func startWriteBack(offset: Int, count: Int) -> Bool {
+        #if os(Linux)
+        return sync_file_range(self.descriptor, __off64_t(offset), __off64_t(count), 2) == 0  // SYNC_FILE_RANGE_WRITE
+        #else
+        return false
+        #endif
     }
 
     /// Forces written data to the device.

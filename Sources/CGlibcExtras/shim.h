@@ -1,0 +1,18 @@
+#ifndef SLUICE_CGLIBCEXTRAS_SHIM_H
+#define SLUICE_CGLIBCEXTRAS_SHIM_H
+
+// What the Glibc module does not import: glibc's malloc tuning (mallopt), and the Linux calls glibc declares only with
+// _GNU_SOURCE, which that module is not built with.
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#ifdef __linux__
+// fcntl.h, _GNU_SOURCE: start (flags 2, SYNC_FILE_RANGE_WRITE) or wait for write-back of a file's range.
+extern int sync_file_range(int fd, __off64_t offset, __off64_t nbytes, unsigned int flags);
+// pthread.h, _GNU_SOURCE: a thread's name as top -H, perf and gdb show it (15 bytes at most).
+extern int pthread_setname_np(pthread_t thread, const char *name);
+extern int pthread_getname_np(pthread_t thread, char *name, size_t length);
+#endif
+
+#endif
