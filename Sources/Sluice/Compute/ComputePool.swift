@@ -2,6 +2,7 @@ import DequeModule
 import Synchronization
 
 #if canImport(Glibc)
+import CGlibcExtras
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -32,7 +33,7 @@ import Darwin
 public final class ComputePool: Sendable {
     /// How many threads the pool runs.
     public let threadCount: Int
-    /// The pool's name, used in errors.
+    /// The pool's name, used in errors and to name its threads.
     public let name: String
 
     private enum Job: Sendable {
@@ -68,7 +69,7 @@ public final class ComputePool: Sendable {
     ///
     /// - Parameters:
     ///   - threads: How many threads; at least 1. Defaults to the number of processors online.
-    ///   - name: The pool's name, used in errors.
+    ///   - name: The pool's name, used in errors and to name its threads (`top -H`, `perf`).
     /// - Throws: ``ConfigurationError`` if `threads` is less than 1; ``ComputePoolError`` with
     ///   ``ComputePoolError/Code/threadCreationFailed`` if the system refuses a thread (those already started are
     ///   shut down first).
@@ -82,9 +83,9 @@ public final class ComputePool: Sendable {
         self.threadCount = threads
         self.name = name
         self.onEvent = onEvent
-        for _ in 0..<threads {
+        for number in 1...threads {
             do {
-                try self.startThread()
+                try self.startThread(number: number)
             } catch {
                 self.shutdownAndWait()
                 throw error
@@ -198,6 +199,20 @@ public final class ComputePool: Sendable {
         return finished
     }
 
+    /// The name a pool thread shows in `top -H`, `perf` and `gdb`: the pool's name, numbered when the pool has several
+    /// threads, cut to the 15 bytes Linux keeps (without the `sluice-` prefix first, the number kept).
+    static func threadName(pool: String, number: Int, of count: Int) -> String {
+        let suffix = count > 1 ? "-\(number)" : ""
+        var base = Substring(pool)
+        if base.utf8.count + suffix.utf8.count > 15, base.hasPrefix("sluice-") { base = base.dropFirst(7) }
+        var kept = ""
+        for character in base {
+            guard kept.utf8.count + character.utf8.count + suffix.utf8.count <= 15 else { break }
+            kept.append(character)
+        }
+        return kept + suffix
+    }
+
     private func joinThreads() {
         let threads = self.threads.withLock { threads in
             defer { threads.removeAll() }
@@ -208,10 +223,14 @@ public final class ComputePool: Sendable {
         }
     }
 
-    private func startThread() throws {
+    private func startThread(number: Int) throws {
         self.state.withLock { $0.liveThreads += 1 }
+        let threadName = Self.threadName(pool: self.name, number: number, of: self.threadCount)
         let box = Unmanaged.passRetained(
             ThreadBody { [self] in
+                #if canImport(Glibc)
+                _ = pthread_setname_np(pthread_self(), threadName)
+                #endif
                 self.workLoop()
             }
         )

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Dispatch
 import Synchronization
 import Testing
@@ -13,6 +14,25 @@ struct ComputePoolTests {
         #expect(onPool)
         #expect(!pool.containsCurrentThread)
         await pool.shutdown()
+    }
+
+    @Test func threads_areNamedAfterThePool() async throws {
+        let pool = try ComputePool(threads: 1, name: "parse")
+        let name = try await pool.run { () -> String in
+            var buffer = [CChar](repeating: 0, count: 16)
+            _ = pthread_getname_np(pthread_self(), &buffer, buffer.count)
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        #expect(name == "parse")
+        await pool.shutdown()
+    }
+
+    @Test func threadNames_fitLinuxs15Bytes_keepingTheNumber() {
+        #expect(ComputePool.threadName(pool: "sluice-compute", number: 2, of: 2) == "compute-2")
+        #expect(ComputePool.threadName(pool: "sluice-io:read", number: 1, of: 1) == "sluice-io:read")
+        #expect(ComputePool.threadName(pool: "sluice-io:gzip-write", number: 1, of: 1) == "io:gzip-write")
+        #expect(ComputePool.threadName(pool: "a-very-long-pool-name", number: 12, of: 16) == "a-very-long--12")
+        #expect(ComputePool.threadName(pool: "ééééééééé", number: 3, of: 4) == "éééééé-3")
     }
 
     @Test func run_rethrowsTheBodysError() async throws {
