@@ -99,6 +99,18 @@ public struct ClusterStore: Sendable {
 
     /// Creates the schema, or brings it up to date; safe with many workers starting at once.
     public func migrate() async throws {
+        // Up to date, as it is but for the first run of a new version: one query, no lock — workers started together
+        // do not queue for the migration lock.
+        if let applied = try? await self.rows(
+            "SELECT coalesce(max(version), 0) FROM sluice.schema_migrations",
+            read: { rows in
+                var applied: Int?
+                for try await version in rows.decode(Int.self) { applied = version }
+                return applied
+            }
+        ), applied == Self.migrations.count {
+            return
+        }
         try await self.transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7269736, 1)", logger: self.logger)
             try await connection.query("CREATE SCHEMA IF NOT EXISTS sluice", logger: self.logger)

@@ -61,6 +61,38 @@ struct ClusterStoreTests {
         }
     }
 
+    @Test func migrate_onAnUpToDateSchema_takesNoLock_butANewerSchemaIsAnError() async throws {
+        let server = try await TestPostgres.shared.get()
+        let url = try await server.makeDatabase("migrate")
+        try await ClusterDatabase.with(url: url) { database in
+            let store = ClusterStore(database: database)
+            try await store.migrate()  // creates the schema
+            try await ClusterDatabase.with(url: url) { other in
+                // Another session holds the migration lock (a worker of a newer version migrating, say): an
+                // up-to-date worker does not wait for it. Were it to, the suite's time limit would end the test.
+                try await other.withConnection { connection in
+                    _ = try await connection.query("SELECT pg_advisory_lock(7269736, 1)", logger: database.logger)
+                }
+                try await store.migrate()
+            }
+            try await database.withConnection { connection in
+                let version = ClusterStore.migrations.count + 1
+                _ = try await connection.query(
+                    "INSERT INTO sluice.schema_migrations (version) VALUES (\(version))",
+                    logger: database.logger
+                )
+            }
+            await #expect(
+                throws: ClusterError.schemaNewerThanThisVersion(
+                    found: ClusterStore.migrations.count + 1,
+                    known: ClusterStore.migrations.count
+                )
+            ) {
+                try await store.migrate()
+            }
+        }
+    }
+
     @Test func claims_takeUnitsInOrder_eachOnce() async throws {
         try await Self.withStore("claims") { store, _ in
             try await store.submit(Self.job(inputs: 3))
