@@ -1,9 +1,9 @@
 /// Writes a file (or standard output) through a large buffer, so the system sees few, large writes.
 ///
 /// Writes behind: every ``writeBehind`` bytes written to a regular file, it starts their write-back to the device
-/// (without waiting for it). Dirty pages in the page cache stay a few MiB, not the whole output — they count against a
-/// container's memory limit — and closing a replaced file, which ext4 makes flush whatever is still dirty, or a later
-/// `fsync`, finds little left to write.
+/// (without waiting for it). The output goes to disk as it grows instead of piling up as dirty pages (which count
+/// against a container's memory limit) for the kernel to flush later, and closing a replaced file — ext4 then flushes
+/// whatever is still dirty — or a later `fsync` finds little left to write.
 ///
 /// - Important: Blocking: only a stage on an I/O thread of its own (``Placement/io``) uses it. Close it explicitly, on every path.
 final class BufferedFileWriter {

@@ -166,7 +166,7 @@ struct FileDescriptor: Sendable {
     /// system), and nothing is lost then.
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
     func startWriteBack(offset: Int, count: Int) -> Bool {
-        #if os(Linux)
+        #if canImport(Glibc)
         return sync_file_range(self.descriptor, __off64_t(offset), __off64_t(count), 2) == 0  // SYNC_FILE_RANGE_WRITE
         #else
         return false
