@@ -58,8 +58,8 @@ final class BufferedFileWriter {
         self.written += self.buffer.count
         self.buffer.removeAll(keepingCapacity: true)
         if let writtenBack = self.writtenBack, self.written - writtenBack >= self.writeBehind {
-            let started = self.file.startWriteBack(offset: writtenBack, count: self.written - writtenBack)
-            self.writtenBack = started ? self.written : nil
+            // The whole file, not the range from `writtenBack`: standard output may not have started at offset 0.
+            self.writtenBack = self.file.startWriteBack() ? self.written : nil
         }
     }
 

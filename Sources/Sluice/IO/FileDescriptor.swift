@@ -161,13 +161,14 @@ struct FileDescriptor: Sendable {
         }
     }
 
-    /// Starts writing `count` bytes from `offset` back to the device, without waiting for them (Linux
-    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`). Advisory: `false` where the file cannot (a pipe, a terminal, another
-    /// system), and nothing is lost then.
+    /// Starts writing the file's dirty pages back to the device, without waiting for them (Linux
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole file: only pages still dirty are looked at, so a file
+    /// written behind costs what was written since). Advisory: `false` where the file cannot (a pipe, a terminal,
+    /// another system), and nothing is lost then.
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
-    func startWriteBack(offset: Int, count: Int) -> Bool {
+    func startWriteBack() -> Bool {
         #if canImport(Glibc)
-        return sync_file_range(self.descriptor, __off64_t(offset), __off64_t(count), 2) == 0  // SYNC_FILE_RANGE_WRITE
+        return sync_file_range(self.descriptor, 0, 0, 2) == 0  // offset 0, length 0: to the end; SYNC_FILE_RANGE_WRITE
         #else
         return false
         #endif
