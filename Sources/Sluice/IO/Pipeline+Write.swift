@@ -16,7 +16,7 @@ extension Pipeline where Output == Line {
         let written: RunnablePipeline<Void>
         if options.compresses(path) {
             // An impossible codec fails the run in `validating` below; the reference backend stands in until then.
-            let (backend, blockSize) = (try? options.deflateSettings()) ?? (.zlib, 128 * 1024)
+            let (backend, blockSize) = (try? options.deflateSettings()) ?? (.zlib, DeflateBackend.zlib.defaultBlockSize)
             let compressor = GzipBlockCompressor(level: Int32(options.gzipLevel), backend: backend)
             written = self.gzipBlocks(size: blockSize, dictionaries: !backend.writesMembers)
                 .parallelMap(name: "deflate", concurrency: options.compressionConcurrency, ordered: true) {
