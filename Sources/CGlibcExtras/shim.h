@@ -5,6 +5,7 @@
 // _GNU_SOURCE, which that module is not built with.
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __linux__
@@ -13,6 +14,11 @@ extern int sync_file_range(int fd, __off64_t offset, __off64_t nbytes, unsigned 
 // pthread.h, _GNU_SOURCE: a thread's name as top -H, perf and gdb show it (15 bytes at most).
 extern int pthread_setname_np(pthread_t thread, const char *name);
 extern int pthread_getname_np(pthread_t thread, char *name, size_t length);
+// unistd.h, _GNU_SOURCE: a pipe whose ends are close-on-exec (and non-blocking) from the start, with no window in
+// which another thread's fork and exec could inherit them.
+extern int pipe2(int ends[2], int flags);
+// sys/socket.h, _GNU_SOURCE: accept, with the connection's flags (SOCK_CLOEXEC) set from the start.
+extern int accept4(int socket, struct sockaddr *address, socklen_t *length, int flags);
 #endif
 
 #endif

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Logging
 import Sluice
 import Testing
@@ -262,7 +263,7 @@ struct ReadmeExampleTests {
 
     @Test func customSourceWaitingForInput() async throws {
         var ends: [Int32] = [-1, -1]
-        #expect(pipe(&ends) == 0)
+        #expect(pipe2(&ends, O_CLOEXEC) == 0)
         // README: "Live streams", your own sources
         struct PipeLines: Source {
             let descriptor: Int32  // a pipe or socket you opened

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Testing
 
 @testable import SluiceCommand
@@ -238,7 +239,7 @@ final class SpawnedProcess: Sendable {
     ///   - gzipOutput: Whether that output is gzip, to decode as it arrives.
     init(_ arguments: [String], captureOutput: Bool = false, gzipOutput: Bool = false) throws {
         var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        guard pipe2(&ends, O_CLOEXEC) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         let output = captureOutput ? try OutputPipe(gzip: gzipOutput) : nil
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

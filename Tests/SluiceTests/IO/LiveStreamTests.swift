@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Synchronization
 import Testing
 
@@ -286,7 +287,7 @@ struct SourceWaitTests {
     /// A pipe whose read end a source reads directly.
     static func pipeEnds() throws -> (read: Int32, write: Int32) {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        guard pipe2(&ends, O_CLOEXEC) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         return (ends[0], ends[1])
     }
 

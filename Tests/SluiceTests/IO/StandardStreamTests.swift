@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Testing
 
 @testable import Sluice
@@ -17,7 +18,7 @@ struct StandardStreamTests {
         let compressed = try readFile(directory.file("in.gz"))
 
         var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
+        #expect(pipe2(&ends, O_CLOEXEC) == 0)
         let saved = dup(STDIN_FILENO)
         dup2(ends[0], STDIN_FILENO)
         close(ends[0])

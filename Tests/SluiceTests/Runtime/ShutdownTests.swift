@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
@@ -47,7 +48,7 @@ struct ShutdownTests {
 
     @Test func shutdownWhileTheSourceIsBlockedOnASilentPipe_returnsWithWhatWasRead() async throws {
         var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
+        #expect(pipe2(&ends, O_CLOEXEC) == 0)
         defer {
             close(ends[0])
             close(ends[1])

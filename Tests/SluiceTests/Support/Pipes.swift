@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Synchronization
 
 @testable import Sluice
@@ -7,13 +8,17 @@ import Glibc
 #endif
 
 /// A pipe a test writes to, read by a pipeline as the file `/dev/fd/N` — live input the test controls.
+///
+/// Test pipes are close-on-exec: a child process another test starts meanwhile (the example CLI's build takes
+/// minutes) would otherwise hold a copy of the write end, and the pipeline would not see the end of its input until
+/// that child exits.
 final class InputPipe: Sendable {
     private let readEnd: Int32
     private let writeEnd: Locked<Int32>
 
     init() throws {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        guard pipe2(&ends, O_CLOEXEC) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         self.readEnd = ends[0]
         self.writeEnd = Locked(ends[1])
     }
@@ -59,7 +64,7 @@ final class OutputPipe: Sendable {
     /// - Parameter gzip: Whether the writer writes gzip; its lines are then decoded as they arrive.
     init(gzip: Bool = false) throws {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
+        guard pipe2(&ends, O_CLOEXEC) == 0 else { throw Shell.Failed(command: "pipe", status: errno) }
         self.readEnd = ends[0]
         self.writeEnd = Locked(ends[1])
         self.decoder = Locked(gzip ? try GzipDecoder(path: "pipe", chunkSize: 1 << 16) : nil)
