@@ -378,7 +378,7 @@ public struct ClusterWorker: Sendable {
 
     /// Flushes a file (or a directory's entries) to disk.
     static func flushToDisk(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw ClusterFileError(path: path, operation: "open", code: errno) }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 else { throw ClusterFileError(path: path, operation: "fsync", code: errno) }

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Prometheus
 import Sluice
 
@@ -29,7 +30,7 @@ final class MetricsEndpoint: Sendable {
         guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &socketAddress.sin_addr) == 1 else {
             throw MetricsEndpointError("--metrics-address: '\(host)' is not an IPv4 address")
         }
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { throw MetricsEndpointError("cannot open a socket: \(Self.errorText())") }
         var yes: Int32 = 1
         setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -65,7 +66,7 @@ final class MetricsEndpoint: Sendable {
 
     private static func serve(_ socket: Int32, registry: PrometheusCollectorRegistry) {
         while true {
-            let connection = accept(socket, nil, nil)
+            let connection = accept4(socket, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
             if connection < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return  // shut down

@@ -1,3 +1,5 @@
+import CGlibcExtras
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -28,18 +30,14 @@ struct InputWaiter: Sendable {
     /// Called before each wait (a hook for tests).
     private let onWait: (@Sendable () -> Void)?
     /// A pipe whose read end becomes readable (and stays so) when the waiting task is cancelled.
-    private let cancellation: (read: Int32, write: Int32)
+    let cancellation: (read: Int32, write: Int32)
 
     /// - Throws: ``FileError`` if the system refuses a pipe.
     init(shutdown: ShutdownSignal, path: String, onWait: (@Sendable () -> Void)? = nil) throws(FileError) {
         self.shutdown = shutdown
         self.onWait = onWait
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw FileError.system(errno, "pipe", path: path) }
-        for end in ends {
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(end, F_SETFL, O_NONBLOCK)
-        }
+        guard pipe2(&ends, O_CLOEXEC | O_NONBLOCK) == 0 else { throw FileError.system(errno, "pipe", path: path) }
         self.cancellation = (ends[0], ends[1])
     }
 

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Logging
 import Synchronization
 
@@ -21,7 +22,7 @@ final class ByteBudget: Sendable {
     /// Readers waiting for room; a release writes to `wake` only when there is one.
     private let waiters = Atomic<Int>(0)
     /// A pipe whose read end becomes readable when bytes are released while a reader waits.
-    private let wake: (read: Int32, write: Int32)
+    let wake: (read: Int32, write: Int32)
     /// Set once a reader went over the budget because nothing was released for a long time (see `waitForRoom`).
     private let warned = Atomic<Bool>(false)
 
@@ -35,12 +36,9 @@ final class ByteBudget: Sendable {
         self.limit = limit
         self.stallLimit = stallLimit
         var ends: [Int32] = [-1, -1]
-        if pipe(&ends) == 0 {
-            for end in ends {
-                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-                _ = fcntl(end, F_SETFL, O_NONBLOCK)
-            }
-        }
+        // Without a pipe (out of descriptors) the ends stay -1 and readers do not wait for room: memory is then
+        // bounded by the channels alone.
+        _ = pipe2(&ends, O_CLOEXEC | O_NONBLOCK)
         self.wake = (ends[0], ends[1])
     }
 

@@ -1,3 +1,4 @@
+import CGlibcExtras
 import Synchronization
 
 #if canImport(Glibc)
@@ -89,11 +90,7 @@ public final class ShutdownSignal: Sendable {
         self.state.withLock { state in
             if state.wakeRead < 0 {
                 var ends: [Int32] = [-1, -1]
-                if pipe(&ends) == 0 {
-                    for end in ends {
-                        _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-                        _ = fcntl(end, F_SETFL, O_NONBLOCK)
-                    }
+                if pipe2(&ends, O_CLOEXEC | O_NONBLOCK) == 0 {
                     state.wakeRead = ends[0]
                     state.wakeWrite = ends[1]
                     if state.requested {
