@@ -307,7 +307,7 @@ public struct ClusterStore: Sendable {
         _ claim: Claim,
         worker: String,
         output: String,
-        putInPlace: @escaping @Sendable () throws -> Void
+        putInPlace: @escaping @Sendable () async throws -> Void
     ) async throws {
         let now = self.now()
         try await self.transaction { connection in
@@ -326,7 +326,7 @@ public struct ClusterStore: Sendable {
                 marked = count
             }
             guard marked == 1 else { throw ClusterError.leaseLost(job: claim.job, position: claim.position) }
-            try putInPlace()
+            try await putInPlace()
         }
     }
 

@@ -37,6 +37,9 @@ public struct ClusterWorker: Sendable {
         /// The clock of every wait: polling, renewals, database retries.
         public var clock: any Clock<Duration>
         public var logger: Logger
+        /// Called before a unit whose run succeeded is put in place (its output flushed, renamed, marked done) —
+        /// while the worker already runs its next unit. For tests and tracing; an error it throws is the worker's.
+        public var beforePuttingInPlace: (@Sendable (Claim) async throws -> Void)?
 
         public init(
             lease: Duration = .seconds(30),
@@ -70,6 +73,13 @@ public struct ClusterWorker: Sendable {
         public var released = 0
         /// Attempts whose lease had moved on: their results were discarded.
         public var lost = 0
+
+        mutating func add(_ other: Summary) {
+            self.done += other.done
+            self.failedAttempts += other.failedAttempts
+            self.released += other.released
+            self.lost += other.lost
+        }
     }
 
     public let store: ClusterStore
@@ -113,6 +123,10 @@ public struct ClusterWorker: Sendable {
     /// After `stop` is requested it claims no more; the unit in hand finishes. Cancelling the task releases the unit
     /// in hand and ends at once.
     ///
+    /// Units overlap by one step: once a unit's run ends, the worker claims and runs the next while the previous
+    /// one's output is flushed to disk, renamed into place and marked done (or its failure recorded). Each unit
+    /// keeps its own claim, lease and fencing token; the worker holds at most two, only one of them running.
+    ///
     /// With nothing to claim, it listens for changes to the units (a connection of its own, from the first time it
     /// finds nothing): a unit that becomes pending, done or failed wakes it at once. It also looks again when the
     /// next lease expires or backoff ends, and at ``Settings/pollInterval`` in any case — or at
@@ -130,57 +144,91 @@ public struct ClusterWorker: Sendable {
         try await self.retryingDatabase("register the worker") {
             try await self.store.register(worker: self.id, job: job)
         }
+        // fsync and rename block: a thread of their own, off the cooperative pool the next unit's stages run on.
+        let files = try ComputePool(threads: 1, name: "sluice-unit-sync")
         let changes = UnitChanges(job: job)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            defer { group.cancelAll() }  // the listener, if it started
-            var summary = Summary()
-            while !stop.isRequested {
-                try Task.checkCancellation()
-                let seen = changes.generation
-                let claim = try await self.retryingDatabase("claim a unit") {
-                    try await self.store.claim(
-                        job: job,
-                        worker: self.id,
-                        lease: self.settings.lease,
-                        maxAttempts: self.settings.maxAttempts
-                    )
-                }
-                guard let claim else {
-                    let left = try await self.retryingDatabase("look for work") {
-                        try await self.store.workLeft(job: job)
-                    }
-                    if left.isEmpty && !self.settings.wait { break }
-                    if changes.markStarted() {
-                        let (database, clock) = (self.store.database, self.settings.clock)
-                        group.addTask {
-                            await database.listen(
-                                on: ClusterStore.changesChannel,
-                                clock: clock,
-                                listening: { changes.setListening($0) },
-                                received: { changes.received($0) }
+        let summary: Summary
+        do {
+            summary = try await withThrowingTaskGroup(of: Void.self) { group in
+                defer { group.cancelAll() }  // the listener, if it started
+                var summary = Summary()
+                // The last unit run, not yet put in place: it is while the next one runs.
+                var ran: RanUnit?
+                do {
+                    while !stop.isRequested {
+                        try Task.checkCancellation()
+                        let seen = changes.generation
+                        let claim = try await self.retryingDatabase("claim a unit") {
+                            try await self.store.claim(
+                                job: job,
+                                worker: self.id,
+                                lease: self.settings.lease,
+                                maxAttempts: self.settings.maxAttempts
                             )
                         }
+                        guard let claim else {
+                            if let last = ran.take() {
+                                // Finished before deciding that nothing is left: it counts as running until then.
+                                summary.add(try await self.finish(last, files: files))
+                                continue
+                            }
+                            let left = try await self.retryingDatabase("look for work") {
+                                try await self.store.workLeft(job: job)
+                            }
+                            if left.isEmpty && !self.settings.wait { break }
+                            if changes.markStarted() {
+                                let (database, clock) = (self.store.database, self.settings.clock)
+                                group.addTask {
+                                    await database.listen(
+                                        on: ClusterStore.changesChannel,
+                                        clock: clock,
+                                        listening: { changes.setListening($0) },
+                                        received: { changes.received($0) }
+                                    )
+                                }
+                            }
+                            try await self.wait(
+                                for: changes,
+                                past: seen,
+                                atMost: self.idleWait(left, listening: changes.isListening),
+                                orUntil: stop
+                            )
+                            continue
+                        }
+                        if jobs[claim.job] == nil {
+                            jobs[claim.job] = try await self.retryingDatabase("read the job") {
+                                try await self.store.job(named: claim.job)
+                            }
+                        }
+                        guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
+                        let runner = runners[job.name] ?? self.runner(for: job)
+                        runners[job.name] = runner
+                        ran = try await self.run(
+                            claim,
+                            of: job,
+                            with: runner,
+                            finishing: ran.take(),
+                            files: files,
+                            summary: &summary
+                        )
                     }
-                    try await self.wait(
-                        for: changes,
-                        past: seen,
-                        atMost: self.idleWait(left, listening: changes.isListening),
-                        orUntil: stop
-                    )
-                    continue
-                }
-                if jobs[claim.job] == nil {
-                    jobs[claim.job] = try await self.retryingDatabase("read the job") {
-                        try await self.store.job(named: claim.job)
+                } catch {
+                    // Ended by an error or cancellation with a unit run but not put in place: given back.
+                    if let last = ran.take() {
+                        unlink(last.temporary)
+                        await self.giveBack(last.claim)
                     }
+                    throw error
                 }
-                guard let job = jobs[claim.job] else { throw ClusterError.unknownJob(claim.job) }
-                let runner = runners[job.name] ?? self.runner(for: job)
-                runners[job.name] = runner
-                try await self.work(on: claim, of: job, with: runner, summary: &summary)
+                if let last = ran.take() { summary.add(try await self.finish(last, files: files)) }
+                return summary
             }
-            return summary
+        } catch {
+            await files.shutdown()
+            throw error
         }
+        await files.shutdown()
+        return summary
     }
 
     /// How long a worker with nothing to claim waits for a change before it looks again: until the next lease
@@ -203,46 +251,99 @@ public struct ClusterWorker: Sendable {
         return Result { try pipeline.unitRunner(arguments: job.arguments) }
     }
 
-    private func work(
-        on claim: Claim,
+    /// A unit whose run has ended, to be put in place (or its failure recorded).
+    struct RanUnit: Sendable {
+        enum Outcome: Sendable {
+            case succeeded
+            case failed(any Error)
+        }
+
+        var claim: Claim
+        var job: ClusterStore.Job
+        var temporary: String
+        var outcome: Outcome
+    }
+
+    /// Runs `claim`'s unit while `previous` is put in place; returns the unit, or `nil` if its lease was lost.
+    ///
+    /// If putting `previous` in place fails, or the task is cancelled, the unit is given back unfinished.
+    private func run(
+        _ claim: Claim,
         of job: ClusterStore.Job,
         with runner: UnitRunner,
+        finishing previous: RanUnit?,
+        files: ComputePool,
         summary: inout Summary
-    ) async throws {
+    ) async throws -> RanUnit? {
         let logger = self.logger(for: claim)
-        let output = Self.outputPath(directory: job.outputDirectory, job: job.name, position: claim.position)
         let temporary = "\(job.outputDirectory)/.\(job.name)-\(claim.position).\(claim.token).\(getpid()).partial.gz"
         logger.info("unit claimed", metadata: ["input": "\(claim.input)", "attempt": "\(claim.attempts + 1)"])
-        let outcome: Result<Void, any Error>
+        async let finished = self.finish(previous, files: files)
+        let outcome: RanUnit.Outcome?
         do {
-            outcome = .success(try await self.runHoldingLease(claim, with: runner, into: temporary))
+            try await self.runHoldingLease(claim, with: runner, into: temporary)
+            outcome = .succeeded
         } catch is CancellationError {
-            // Stopped at once (a second signal): give the unit back for another worker.
-            unlink(temporary)
-            try? await self.store.release(claim)
-            summary.released += 1
-            logger.notice("unit released unfinished")
-            throw CancellationError()
+            outcome = nil  // stopped at once (a second signal): given back below
         } catch let error as ClusterError where error.isLeaseLost {
             unlink(temporary)
             summary.lost += 1
             logger.warning("lease lost: the unit's result is discarded", metadata: ["error": "\(error)"])
-            return
+            summary.add(try await finished)
+            return nil
         } catch {
-            outcome = .failure(error)
+            outcome = .failed(error)
         }
-        switch outcome {
-        case .success:
+        var failure: (any Error)?
+        do {
+            summary.add(try await finished)
+        } catch {
+            failure = error
+        }
+        guard let outcome, failure == nil, !Task.isCancelled else {
+            // Give the unit back for another worker: the task was cancelled, or the worker ends on the error of the
+            // unit before it.
+            unlink(temporary)
+            await self.giveBack(claim)
+            summary.released += 1
+            logger.notice("unit released unfinished")
+            throw failure ?? CancellationError()
+        }
+        return RanUnit(claim: claim, job: job, temporary: temporary, outcome: outcome)
+    }
+
+    /// Gives `claim`'s unit back (pending again, its attempt not counted), for another worker to run at once rather
+    /// than after its lease expires. Best effort, and done even when the calling task is cancelled — the usual reason
+    /// to give a unit back: a task of its own, not cancelled, bounded by the database's operation timeout.
+    private func giveBack(_ claim: Claim) async {
+        let store = self.store
+        await Task { try? await store.release(claim) }.value
+    }
+
+    /// Puts a unit whose run succeeded in place — its output flushed to disk, renamed to its final name and the
+    /// unit marked done, fenced by its token — or records its failure (retried after a backoff, or failed for good).
+    private func finish(_ unit: RanUnit?, files: ComputePool) async throws -> Summary {
+        guard let unit else { return Summary() }
+        let (claim, job, temporary) = (unit.claim, unit.job, unit.temporary)
+        let logger = self.logger(for: claim)
+        let output = Self.outputPath(directory: job.outputDirectory, job: job.name, position: claim.position)
+        var summary = Summary()
+        switch unit.outcome {
+        case .succeeded:
             do {
-                try Self.flushToDisk(temporary)
+                try await self.settings.beforePuttingInPlace?(claim)
+                try await files.run { try Self.flushToDisk(temporary) }
                 try await self.retryingDatabase("mark the unit done") {
                     try await self.store.complete(claim, worker: self.id, output: output) {
-                        // Already in place when an earlier try of this commit failed after the rename (the
-                        // token still holds: no newer attempt can have put its file there).
-                        guard rename(temporary, output) == 0 || (errno == ENOENT && access(output, F_OK) == 0) else {
-                            throw ClusterFileError(path: output, operation: "rename", code: errno)
+                        try await files.run {
+                            // Already in place when an earlier try of this commit failed after the rename (the
+                            // token still holds: no newer attempt can have put its file there).
+                            guard rename(temporary, output) == 0 || (errno == ENOENT && access(output, F_OK) == 0)
+                            else {
+                                throw ClusterFileError(path: output, operation: "rename", code: errno)
+                            }
+                            try Self.flushToDisk(job.outputDirectory)
                         }
-                        try Self.flushToDisk(job.outputDirectory)
                     }
                 }
                 summary.done += 1
@@ -254,8 +355,13 @@ public struct ClusterWorker: Sendable {
                     "lease lost before the unit was done: its result is discarded",
                     metadata: ["error": "\(error)"]
                 )
+            } catch {
+                // Cancelled, or the database or the file system failed for good: given back, the error is the worker's.
+                unlink(temporary)
+                await self.giveBack(claim)
+                throw error
             }
-        case .failure(let error):
+        case .failed(let error):
             unlink(temporary)
             summary.failedAttempts += 1
             let backoff = self.settings.unitBackoff.delay(after: claim.attempts + 1, random: Double.random(in: 0..<1))
@@ -276,6 +382,7 @@ public struct ClusterWorker: Sendable {
                 summary.lost += 1
             }
         }
+        return summary
     }
 
     /// Runs the unit's pipeline into `temporary`, renewing the lease meanwhile; a lost lease stops the run.
