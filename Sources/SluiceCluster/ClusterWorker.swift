@@ -120,7 +120,7 @@ public struct ClusterWorker: Sendable {
     }
 
     /// Works on `job` (or any job) until nothing is pending or running (with ``Settings/wait``: until `stop`).
-    /// After `stop` is requested it claims no more; the unit in hand finishes. Cancelling the task releases the unit
+    /// After `stop` is requested it claims no more; the units in hand finish. Cancelling the task releases the units
     /// in hand and ends at once.
     ///
     /// Units overlap by one step: once a unit's run ends, the worker claims and runs the next while the previous

@@ -121,8 +121,8 @@ struct Job: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Work on a job's units until none is pending or running (--wait: until stopped).",
             discussion: """
-                The first SIGINT or SIGTERM finishes the unit in hand and claims no more (exit 130 or 143); a second \
-                gives the unit back at once.
+                The first SIGINT or SIGTERM finishes the units in hand (the one running, and the one before it, \
+                committed while the next runs) and claims no more (exit 130 or 143); a second gives them back at once.
                 """
         )
 
@@ -231,7 +231,7 @@ struct Job: AsyncParsableCommand {
                             stop.requestShutdown()
                             if !quiet {
                                 CommonRunOptions.writeStandardError(
-                                    "sluice: \(caught): finishing the unit in hand (again: give it back at once)\n"
+                                    "sluice: \(caught): finishing the units in hand (again: give them back at once)\n"
                                 )
                             }
                         } else {
