@@ -63,9 +63,9 @@ struct ClusterEndToEndTests {
             for worker in workers where !reaped.contains(worker.pid) { kill(worker.pid, SIGKILL) }
         }
 
-        // A worker opened the second pipe: it is mid-unit. SIGTERM it, then let its unit finish. This comes before
-        // the restart: a unit held across the restart may lose its lease to another worker, whose read of the same
-        // pipe would race this worker's for the line.
+        // A worker opened the second pipe: it is mid-unit. SIGTERM it, then let its unit finish, and wait until it
+        // has exited — its units in hand done — before the restart: a unit whose commit the restart cuts off loses
+        // its lease (2 s) to another worker, which would then wait on the pipe forever.
         var fifo = try await Self.openForWriting(terminated)
         let finisher = try await server.sql(
             "SELECT worker FROM sluice.units WHERE job = 'e2e' AND position = 20",
@@ -75,6 +75,16 @@ struct ClusterEndToEndTests {
         kill(terminatedPid, SIGTERM)
         _ = Array("held term\n".utf8).withUnsafeBytes { write(fifo, $0.baseAddress, $0.count) }
         close(fifo)
+        var statuses: [pid_t: Int32] = [:]
+        let terminatedWorker = try #require(workers.first { $0.pid == terminatedPid })
+        statuses[terminatedPid] = await terminatedWorker.wait()
+        reaped.insert(terminatedPid)
+        terminatedWorker.closeInput()
+        let unit20 = try await server.sql(
+            "SELECT state FROM sluice.units WHERE job = 'e2e' AND position = 20",
+            database: "postgres"
+        )
+        #expect(unit20.firstLine == "done")
 
         // A worker opened the first pipe: it is mid-unit. Kill it.
         fifo = try await Self.openForWriting(killed)
@@ -95,8 +105,7 @@ struct ClusterEndToEndTests {
         _ = Array("held kill, the event\n".utf8).withUnsafeBytes { write(fifo, $0.baseAddress, $0.count) }
         close(fifo)
 
-        var statuses: [pid_t: Int32] = [:]
-        for worker in workers {
+        for worker in workers where !reaped.contains(worker.pid) {
             statuses[worker.pid] = await worker.wait()
             reaped.insert(worker.pid)
             worker.closeInput()
