@@ -54,11 +54,14 @@ let package = Package(
             pkgConfig: "libdeflate",
             providers: [.apt(["libdeflate-dev"])]
         ),
+        // Checks deflate block headers as zlib does, for the ISA-L read path (see GzipDecoder). Plain C, no dependencies.
+        .target(name: "CDeflateHeader", path: "Sources/CDeflateHeader"),
         .target(
             name: "Sluice",
             dependencies: [
                 "CZlib",
                 "CIsal",
+                "CDeflateHeader",
                 "CLibdeflate",
                 "CGlibcExtras",
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -1,3 +1,4 @@
+import CDeflateHeader
 import CIsal
 import CZlib
 
@@ -8,13 +9,16 @@ import CZlib
 /// Decoded bytes come out in chunks of `chunkSize` (the last one may be shorter) through ``takeChunks()``.
 ///
 /// Two backends inflate: zlib, the reference, and ISA-L, 2–3× as fast. They give the same records and the same
-/// errors. A member whose header ISA-L would not check as zlib does (reserved flags, a header CRC) is decoded by
-/// zlib. When ISA-L rejects a member (or a wrong ISIZE, which it leaves to its caller), the member is decoded again
-/// from its start by zlib, reading the file again through `reread`, and zlib's verdict — its error kind and compressed
-/// offset, and any output it made beyond ISA-L's — is the one reported. ISA-L is laxer than zlib about some damaged
-/// deflate data (a Huffman code zlib refuses): it may decode a few bytes of such a member past the point where zlib
-/// stops, before the error. Input that cannot be read twice (a pipe) gets ISA-L's own verdict, mapped to the same
-/// kinds.
+/// errors. With ISA-L, this type reads each member's header and trailer itself (ISA-L inflates raw deflate data and
+/// keeps the CRC32): a member whose header is not a plain gzip header (another magic or method, reserved flags, a
+/// header CRC) is left to zlib. ISA-L refuses the same deflate data as zlib but for one thing — a dynamic block
+/// whose Huffman code is incomplete, which it decodes as long as the data never uses a missing code — so ISA-L is
+/// made to stop at the end of every block (each block is presented to it as the last one), and the next block's
+/// header is checked as zlib would (`CDeflateHeader`) before ISA-L reads it; the history is handed back to ISA-L
+/// as a dictionary. When ISA-L or that check refuses a member, or its trailer does not match, the member is decoded
+/// again from its start by zlib, reading the file again through `reread`, and zlib's verdict — its error kind and
+/// compressed offset, and any output it made beyond ISA-L's — is the one reported. Input that cannot be read twice
+/// (a pipe) gets the same error kinds, at the offset where ISA-L or the check stopped.
 ///
 /// - Important: Every call does CPU work in the codec: call it from a stage on a thread of its own or a pool.
 final class GzipDecoder {
@@ -25,10 +29,24 @@ final class GzipDecoder {
     /// Reads the file's stored bytes again from an offset (up to `chunkSize` of them; none at its end).
     private let reread: ((Int) throws(FileError) -> [UInt8])?
     private let chunkSize: Int
-    /// Bytes decoded from the current member, and the last bytes of input consumed (a member's trailer, once it
-    /// ends), for the ISIZE check ISA-L leaves to its caller.
+    /// Bytes decoded from the current member (its ISIZE, once it ends).
     private var memberOutput = 0
-    private var lastInput: [UInt8] = []
+    /// ISA-L's place in the current member: the gzip header's bytes still to skip, a block about to start (its header
+    /// not checked yet), the header being checked (fed up to this offset in the file), whether the block is the
+    /// member's last, and the trailer's bytes once the last block ended.
+    private var headerLeft = 0
+    private var atBlockStart = false
+    private var checkingBlockHeader = false
+    private var blockHeaderFedUpTo = 0
+    private var blockIsFinal = false
+    private var trailer: [UInt8]?
+    private var trailerStart = 0
+    private let blockHeader: UnsafeMutablePointer<sluice_deflate_header>
+    /// The last 32 KiB of output handed out of the output buffer (a ring; ISA-L's dictionary when a block starts,
+    /// with what the buffer holds), and room to put that history together.
+    private var handedOut: [UInt8] = []
+    private var handedOutEnd = 0
+    private var history: [UInt8] = []
     /// Bytes of the file consumed so far (the compressed offset).
     private(set) var consumed = 0
     /// Where the current member started, in the file.
@@ -60,11 +78,14 @@ final class GzipDecoder {
         self.stream.initialize(to: z_stream())
         self.isal = .allocate(capacity: 1)
         self.isal.initialize(to: inflate_state())
+        self.blockHeader = .allocate(capacity: 1)
+        self.blockHeader.initialize(to: sluice_deflate_header())
         // 15 + 16: a gzip wrapper (not zlib, not raw deflate), with the largest window.
         let status = CZlib_inflateInit2(self.stream, 15 + 16)
         guard status == Z_OK else {
             self.stream.deallocate()
             self.isal.deallocate()
+            self.blockHeader.deallocate()
             self.ended = true
             throw FileError(code: .systemError, path: path, detail: "zlib inflateInit2 failed (\(status))")
         }
@@ -74,7 +95,8 @@ final class GzipDecoder {
 
     private func resetIsal() {
         isal_inflate_init(self.isal)
-        self.isal.pointee.crc_flag = UInt32(ISAL_GZIP)
+        // Raw deflate with the CRC32 of the output kept: the header and trailer are read here.
+        self.isal.pointee.crc_flag = UInt32(ISAL_GZIP_NO_HDR)
     }
 
     /// An output buffer; its bytes are written by zlib before anyone reads them, so they are not cleared first.
@@ -93,6 +115,7 @@ final class GzipDecoder {
         inflateEnd(self.stream)
         self.stream.deallocate()
         self.isal.deallocate()
+        self.blockHeader.deallocate()
     }
 
     /// Whether the backend may still hold decoded output for input already given: the last call stopped because a chunk
@@ -116,16 +139,22 @@ final class GzipDecoder {
                     guard used < input.count else { break }
                     self.startMember(decodedBy: .zlib)
                 } else if self.memberHead.isEmpty, used < input.count,
-                    Self.headerLength(UnsafeRawBufferPointer(rebasing: input[used...])) != nil
+                    let length = Self.headerLength(UnsafeRawBufferPointer(rebasing: input[used...]))
                 {
-                    self.startMember(decodedBy: self.backend(forFlags: input[used + 3]))
+                    self.startMember(
+                        decodedBy: self.backend(forHeader: UnsafeRawBufferPointer(rebasing: input[used...])),
+                        headerLength: length
+                    )
                 } else {
-                    // ISA-L gets a member's header whole (it mishandles some headers that come in pieces — found by
-                    // the fuzzer): input that arrives a little at a time is kept until the header is complete.
+                    // The backend is chosen on a whole header: input that arrives a little at a time is kept until
+                    // the header is complete.
                     self.memberHead.append(contentsOf: input[used...])
                     used = input.count
-                    if self.memberHead.withUnsafeBytes({ Self.headerLength($0) }) != nil {
-                        self.startMember(decodedBy: self.backend(forFlags: self.memberHead[3]))
+                    if let length = self.memberHead.withUnsafeBytes({ Self.headerLength($0) }) {
+                        self.startMember(
+                            decodedBy: self.memberHead.withUnsafeBytes { self.backend(forHeader: $0) },
+                            headerLength: length
+                        )
                     } else if self.memberHead.count > Self.longestKeptHeader {
                         self.startMember(decodedBy: .zlib)  // a header this long (a huge name) is zlib's to read
                     } else {
@@ -155,10 +184,6 @@ final class GzipDecoder {
             case .more:
                 continue
             case .memberEnd:
-                if self.memberBackend == .isal, let failure = self.checkLength() {
-                    self.flushPartialChunk()
-                    throw failure
-                }
                 self.members += 1
                 self.inMember = false
                 self.isHoldingOutput = false
@@ -172,11 +197,14 @@ final class GzipDecoder {
         return used
     }
 
-    /// The backend for a member whose header flags are `flags`. zlib decodes a member with reserved flags (which
-    /// ISA-L ignores and zlib refuses, so zlib tells what is wrong) or with a header CRC (FHCRC: ISA-L refuses a good
-    /// one when the header comes in pieces — found by the fuzzer; such members are rare).
-    private func backend(forFlags flags: UInt8) -> InflateBackend {
-        flags & 0xE2 != 0 ? .zlib : self.backend
+    /// The backend for a member whose (whole) header is at the start of `header`: zlib for anything but a plain gzip
+    /// header — bytes that are not gzip's magic or method (zlib says what they are), reserved flags (zlib refuses
+    /// them), a header CRC (rare; zlib checks it).
+    private func backend(forHeader header: UnsafeRawBufferPointer) -> InflateBackend {
+        guard header.count >= 4, header[0] == 0x1F, header[1] == 0x8B, header[2] == 8, header[3] & 0xE2 == 0 else {
+            return .zlib
+        }
+        return self.backend
     }
 
     /// The most bytes kept for a member's header before zlib is left to read it.
@@ -200,12 +228,17 @@ final class GzipDecoder {
         return end <= bytes.count ? end : nil
     }
 
-    /// Starts a member at the current offset, decoded by `backend`.
-    private func startMember(decodedBy backend: InflateBackend) {
+    /// Starts a member at the current offset, decoded by `backend`; ISA-L starts after the header's `headerLength`
+    /// bytes.
+    private func startMember(decodedBy backend: InflateBackend, headerLength: Int = 0) {
         self.inMember = true
         self.memberStart = self.consumed
         self.memberOutput = 0
         self.memberBackend = backend
+        self.headerLeft = headerLength
+        self.atBlockStart = true
+        self.checkingBlockHeader = false
+        self.trailer = nil
     }
 
     /// One inflate step of the current member by its backend.
@@ -237,8 +270,7 @@ final class GzipDecoder {
                 offset: self.consumed,
                 detail: "the input ends inside gzip member \(self.members + 1) (started at byte \(self.memberStart))"
             )
-            // ISA-L keeps some decoded bytes to itself until it sees more input, and waits for a whole header
-            // where zlib already refuses two bytes that are not gzip's magic: zlib tells what a cut member holds.
+            // ISA-L keeps some decoded bytes to itself until it sees more input: zlib tells what a cut member holds.
             let failure = self.memberBackend == .isal ? self.verdictOfZlib(otherwise: truncated) : truncated
             self.flushPartialChunk()
             throw failure
@@ -271,6 +303,7 @@ final class GzipDecoder {
     private func takeFullChunk() -> Bool {
         guard self.outputCount == self.chunkSize else { return false }
         self.ready.append(self.output)
+        self.keepHistory(self.output[...])
         self.output = Self.makeBuffer(self.chunkSize)
         self.outputCount = 0
         // The backend may hold more output for the input it took: the next call collects it.
@@ -313,11 +346,24 @@ final class GzipDecoder {
         }
     }
 
-    /// Runs ISA-L on `input`, as ``inflateWithZlib(_:)`` runs zlib.
+    /// The longest distance deflate reaches back.
+    private static let historySize = 32768
+
+    /// Runs ISA-L on `input`, as ``inflateWithZlib(_:)`` runs zlib, a block at a time: the header's bytes are
+    /// skipped, each block's header checked before ISA-L reads the block, and the trailer read after the last.
     private func inflateWithIsal(_ input: UnsafeRawBufferPointer) -> (used: Int, outcome: Outcome) {
-        var used = 0
+        var used = min(self.headerLeft, input.count)
+        self.headerLeft -= used
         while true {
+            if self.trailer != nil { return self.readTrailer(input, from: used) }
             if self.takeFullChunk() { return (used, .more) }
+            if self.headerLeft > 0 || (self.atBlockStart && !self.startBlock(input, used: &used)) {
+                self.isHoldingOutput = false
+                return (used, .more)  // waits for more input
+            }
+            if self.checkingBlockHeader, let failure = self.checkBlockHeader(input, used: used) {
+                return (used, .failed(failure))
+            }
             let before = (input: input.count - used, output: self.chunkSize - self.outputCount)
             let status = self.output.withUnsafeMutableBytes { output in
                 self.isal.pointee.next_in = UnsafeMutablePointer(
@@ -330,7 +376,6 @@ final class GzipDecoder {
             }
             // After some errors ISA-L leaves `avail_in` meaningless (seen: past the input's end): keep it in bounds.
             let taken = min(max(before.input - Int(self.isal.pointee.avail_in), 0), before.input)
-            self.remember(UnsafeRawBufferPointer(rebasing: input[used..<(used + taken)]))
             used += taken
             let produced = before.output - Int(self.isal.pointee.avail_out)
             self.outputCount += produced
@@ -339,14 +384,13 @@ final class GzipDecoder {
                 return (used, .failed(self.verdictOfZlib(otherwise: self.isalFailure(status, at: used))))
             }
             if self.isal.pointee.block_state == ISAL_BLOCK_FINISH {
-                // Whole bytes after the trailer that ISA-L read into its bit buffer belong to what follows.
-                let held = Int(self.isal.pointee.read_in_length) / 8
-                guard held <= taken else {
-                    return (used, .failed(self.isalFailure(ISAL_INVALID_WRAPPER, at: used)))
+                // The block ended, and all its output is out.
+                if self.blockIsFinal {
+                    self.startTrailer(at: used)
+                } else if let failure = self.continueAfterBlock(at: used) {
+                    return (used, .failed(self.verdictOfZlib(otherwise: failure)))
                 }
-                used -= held
-                self.lastInput.removeLast(min(held, self.lastInput.count))
-                return (used, .memberEnd)
+                continue
             }
             if used == input.count && self.isal.pointee.avail_out > 0 {
                 self.isHoldingOutput = false
@@ -356,76 +400,174 @@ final class GzipDecoder {
         }
     }
 
-    /// Keeps the last 16 bytes of input consumed: a member's trailer, even after up to 8 bytes read past it are
-    /// given back.
-    private func remember(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        self.lastInput.append(contentsOf: bytes.suffix(16))
-        if self.lastInput.count > 16 { self.lastInput.removeFirst(self.lastInput.count - 16) }
-    }
-
-    /// At the end of a member decoded by ISA-L (which checks its CRC32): its ISIZE against the bytes decoded.
-    private func checkLength() -> FileError? {
-        guard self.lastInput.count >= 8 else { return nil }
-        let size = self.lastInput.suffix(4).enumerated().reduce(UInt32(0)) {
-            $0 | UInt32($1.element) << (8 * $1.offset)
+    /// At a block's start: notes whether it is the member's last block, has ISA-L take it as the last (so that it
+    /// stops at its end), and starts checking its header. `false` when the block's first bit is still to come.
+    private func startBlock(_ input: UnsafeRawBufferPointer, used: inout Int) -> Bool {
+        if self.isal.pointee.read_in_length == 0 {
+            guard used < input.count else { return false }
+            // The header's first byte goes to ISA-L's bit buffer, where its BFINAL bit can be set.
+            self.isal.pointee.read_in = UInt64(input[used])
+            self.isal.pointee.read_in_length = 8
+            used += 1
         }
-        guard size != UInt32(truncatingIfNeeded: self.memberOutput) else { return nil }
-        return self.verdictOfZlib(
-            otherwise: FileError(
-                code: .lengthMismatch,
-                path: self.path,
-                offset: self.consumed,
-                detail: "ISIZE of gzip member \(self.members + 1) does not match its data's length"
-            )
-        )
+        let bits = self.isal.pointee.read_in
+        let count = UInt32(self.isal.pointee.read_in_length)
+        self.blockIsFinal = bits & 1 == 1
+        self.isal.pointee.read_in = bits | 1
+        self.atBlockStart = false
+        self.checkingBlockHeader = true
+        self.blockHeaderFedUpTo = self.consumed + used
+        _ = sluice_deflate_header_begin(self.blockHeader, bits, count)
+        return true
     }
 
-    /// ISA-L's own verdict, for input that cannot be read again: the same kinds as zlib's, at ISA-L's offset.
-    private func isalFailure(_ status: Int32, at used: Int) -> FileError {
-        let offset = self.consumed + used
-        switch status {
-        case ISAL_INVALID_WRAPPER:
-            return self.headerFailure()
-        case ISAL_UNSUPPORTED_METHOD:
-            return FileError(
-                code: .corruptGzip,
-                path: self.path,
-                offset: offset,
-                detail: "compression method is not deflate"
+    /// Feeds the block header's check the input it has not seen: the failure if the header is one zlib refuses.
+    private func checkBlockHeader(_ input: UnsafeRawBufferPointer, used: Int) -> FileError? {
+        let from = self.blockHeaderFedUpTo - self.consumed
+        if from < input.count, self.blockHeader.pointee.status == Int32(SLUICE_DEFLATE_HEADER_MORE) {
+            _ = sluice_deflate_header_feed(
+                self.blockHeader,
+                input.baseAddress!.assumingMemoryBound(to: UInt8.self) + from,
+                input.count - from
             )
-        case ISAL_INCORRECT_CHECKSUM:
-            return FileError(
-                code: .checksumMismatch,
-                path: self.path,
-                offset: offset,
-                detail: "a checksum of gzip member \(self.members + 1) does not match its data"
+            self.blockHeaderFedUpTo = self.consumed + input.count
+        }
+        switch self.blockHeader.pointee.status {
+        case Int32(SLUICE_DEFLATE_HEADER_VALID):
+            self.checkingBlockHeader = false
+            return nil
+        case Int32(SLUICE_DEFLATE_HEADER_INVALID):
+            let reason = self.blockHeader.pointee.reason.map { String(cString: $0) } ?? "invalid block header"
+            return self.verdictOfZlib(
+                otherwise: FileError(
+                    code: .corruptGzip,
+                    path: self.path,
+                    offset: self.consumed + used,
+                    detail: "invalid gzip data: \(reason)"
+                )
             )
         default:
-            return FileError(
-                code: .corruptGzip,
-                path: self.path,
-                offset: offset,
-                detail: "invalid gzip data: ISA-L error \(status)"
-            )
+            return nil  // more of the header to come: ISA-L keeps what it has too
         }
     }
 
-    /// What is not a gzip header where a member starts.
-    private func headerFailure() -> FileError {
-        if self.members > 0 {
-            return FileError(
-                code: .trailingGarbage,
+    /// After a block that is not the member's last: ISA-L starts the next one with the last 32 KiB of output as its
+    /// dictionary (it keeps no history when a stream ends) and its count of output at zero, so that it refuses a
+    /// distance reaching before the member's start exactly as zlib does.
+    private func continueAfterBlock(at used: Int) -> FileError? {
+        self.isal.pointee.block_state = ISAL_BLOCK_NEW_HDR
+        self.isal.pointee.total_out = 0
+        let length = min(self.memberOutput, Self.historySize)
+        if length > 0 {
+            let status: Int32
+            if self.outputCount >= length {
+                status = self.output.withUnsafeMutableBytes { output in
+                    isal_inflate_set_dict(
+                        self.isal,
+                        output.baseAddress!.assumingMemoryBound(to: UInt8.self) + self.outputCount - length,
+                        UInt32(length)
+                    )
+                }
+            } else {
+                // The bytes before the buffer's, from the end of the ring (it holds them: memberOutput counts them).
+                self.history.removeAll(keepingCapacity: true)
+                let needed = length - self.outputCount
+                let start = (self.handedOutEnd - needed + Self.historySize) % Self.historySize
+                if start + needed <= Self.historySize {
+                    self.history.append(contentsOf: self.handedOut[start..<(start + needed)])
+                } else {
+                    self.history.append(contentsOf: self.handedOut[start...])
+                    self.history.append(contentsOf: self.handedOut[..<(start + needed - Self.historySize)])
+                }
+                self.history.append(contentsOf: self.output[..<self.outputCount])
+                status = self.history.withUnsafeMutableBytes { history in
+                    isal_inflate_set_dict(
+                        self.isal,
+                        history.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        UInt32(history.count)
+                    )
+                }
+            }
+            guard status == COMP_OK else {
+                // Not seen: ISA-L takes a dictionary whenever a block may start.
+                return FileError(
+                    code: .systemError,
+                    path: self.path,
+                    offset: self.consumed + used,
+                    detail: "ISA-L refused the history at the start of a block (\(status))"
+                )
+            }
+        }
+        self.atBlockStart = true
+        return nil
+    }
+
+    /// After the member's last block: the trailer's first bytes are the whole bytes left in ISA-L's bit buffer.
+    private func startTrailer(at used: Int) {
+        var bits = self.isal.pointee.read_in >> (UInt64(self.isal.pointee.read_in_length) % 8)
+        let whole = Int(self.isal.pointee.read_in_length) / 8
+        var trailer: [UInt8] = []
+        for _ in 0..<whole {
+            trailer.append(UInt8(truncatingIfNeeded: bits))
+            bits >>= 8
+        }
+        self.isal.pointee.read_in = 0
+        self.isal.pointee.read_in_length = 0
+        self.trailerStart = self.consumed + used - whole
+        self.trailer = trailer
+    }
+
+    /// Collects the member's 8-byte trailer and checks its CRC32 and ISIZE.
+    private func readTrailer(_ input: UnsafeRawBufferPointer, from start: Int) -> (used: Int, outcome: Outcome) {
+        var trailer = self.trailer ?? []
+        let taken = min(8 - trailer.count, input.count - start)
+        trailer.append(contentsOf: input[start..<(start + taken)])
+        self.trailer = trailer
+        let used = start + taken
+        guard trailer.count == 8 else {
+            self.isHoldingOutput = false
+            return (used, .more)
+        }
+        func word(_ at: Int) -> UInt32 {
+            (0..<4).reduce(UInt32(0)) { $0 | UInt32(trailer[at + $1]) << (8 * $1) }
+        }
+        if word(0) != self.isal.pointee.crc {
+            let failure = FileError(
+                code: .checksumMismatch,
                 path: self.path,
-                offset: self.memberStart,
-                detail: "bytes that are not a gzip member follow member \(self.members)"
+                offset: self.trailerStart + 4,
+                detail: "CRC32 of gzip member \(self.members + 1) does not match its data"
             )
+            return (used, .failed(self.verdictOfZlib(otherwise: failure)))
+        }
+        if word(4) != UInt32(truncatingIfNeeded: self.memberOutput) {
+            let failure = FileError(
+                code: .lengthMismatch,
+                path: self.path,
+                offset: self.trailerStart + 8,
+                detail: "ISIZE of gzip member \(self.members + 1) does not match its data's length"
+            )
+            return (used, .failed(self.verdictOfZlib(otherwise: failure)))
+        }
+        self.trailer = nil
+        return (used, .memberEnd)
+    }
+
+    /// ISA-L's own verdict on deflate data, for input that cannot be read again: zlib's kind (the header and trailer
+    /// are read here, so every ISA-L error is about the data), at ISA-L's offset.
+    private func isalFailure(_ status: Int32, at used: Int) -> FileError {
+        let what: String
+        switch status {
+        case ISAL_INVALID_BLOCK: what = "invalid block"
+        case ISAL_INVALID_SYMBOL: what = "invalid literal/length or distance code"
+        case ISAL_INVALID_LOOKBACK: what = "invalid distance too far back"
+        default: what = "ISA-L error \(status)"
         }
         return FileError(
             code: .corruptGzip,
             path: self.path,
-            offset: self.memberStart,
-            detail: "not a valid gzip header"
+            offset: self.consumed + used,
+            detail: "invalid gzip data: \(what)"
         )
     }
 
@@ -560,7 +702,21 @@ final class GzipDecoder {
     private func flushPartialChunk() {
         guard self.outputCount > 0 else { return }
         self.ready.append(Array(self.output[..<self.outputCount]))
+        self.keepHistory(self.output[..<self.outputCount])
         self.outputCount = 0
+    }
+
+    /// Keeps the last 32 KiB of output leaving the output buffer, while ISA-L decodes (it may need them again).
+    private func keepHistory(_ bytes: ArraySlice<UInt8>) {
+        guard self.memberBackend == .isal else { return }
+        if self.handedOut.isEmpty { self.handedOut = Self.makeBuffer(Self.historySize) }
+        var rest = bytes.suffix(Self.historySize)
+        while !rest.isEmpty {
+            let part = rest.prefix(Self.historySize - self.handedOutEnd)
+            self.handedOut.replaceSubrange(self.handedOutEnd..<(self.handedOutEnd + part.count), with: part)
+            self.handedOutEnd = (self.handedOutEnd + part.count) % Self.historySize
+            rest = rest.dropFirst(part.count)
+        }
     }
 
     private func error(for status: Int32, in stream: UnsafeMutablePointer<z_stream>, memberStart: Int) -> FileError {

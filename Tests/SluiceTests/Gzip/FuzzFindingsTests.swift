@@ -38,6 +38,13 @@ struct FuzzFindingsTests {
         tuJRcer8hcNwfSbd7lWIPxI5JxVYP4AQ0lH+QBAAAA
         """
 
+    /// A dynamic block whose literal/length code is incomplete and whose data is its end-of-block code alone: zlib
+    /// refuses it ("invalid literal/lengths set"); ISA-L decoded it (empty, CRC and ISIZE right) and reported the
+    /// bytes after it as trailing garbage instead. Found by CI's fuzzer.
+    static let incompleteLiteralLengthCode = """
+        H4sIAPbHE2sC/+3BIQEAAADDIP/+gV/jAigAAAAAAAAAAAAAAEAAAAAAAFJhVuZ0RpY2WpIE4AA=
+        """
+
     static func bytes(_ base64: String) -> [UInt8] {
         Array(Data(base64Encoded: base64.filter { !$0.isWhitespace })!)
     }
@@ -104,6 +111,7 @@ struct FuzzFindingsTests {
         ("an invalid block after good members", Self.invalidBlockAfterMembers),
         ("invalid distances set", Self.invalidDistancesSet),
         ("reserved flags", Self.reservedFlag),
+        ("an incomplete literal/length code", Self.incompleteLiteralLengthCode),
     ])
     func damagedMembers_failWithZlibsError(name: String, base64: String) async throws {
         let directory = TemporaryDirectory()
