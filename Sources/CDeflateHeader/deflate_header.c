@@ -16,12 +16,27 @@ typedef struct {
     uint64_t pos;
 } reader;
 
-// The next `n` bits (n <= 16), the first in the lowest bit; zeros past the end (the caller checks `overran`).
-static uint32_t take(reader *r, unsigned n) {
-    uint32_t value = 0;
-    for (unsigned i = 0; i < n; i++, r->pos++) {
-        if (r->pos < r->end) value |= (uint32_t)((r->buffer[r->pos >> 3] >> (r->pos & 7)) & 1) << i;
+// The next 24 bits or more at the reader, the first in the lowest bit; zeros past the end.
+static inline uint32_t peek(const reader *r) {
+    uint64_t byte = r->pos >> 3;
+    if (r->pos + 32 + 8 <= r->end) {  // four whole bytes, all kept
+        uint32_t value;
+        memcpy(&value, r->buffer + byte, 4);  // little-endian hosts (x86-64, arm64)
+        return value >> (r->pos & 7);
     }
+    uint64_t end = (r->end + 7) >> 3;
+    uint32_t value = 0;
+    for (unsigned i = 0; i < 4 && byte + i < end; i++) value |= (uint32_t)r->buffer[byte + i] << (8 * i);
+    value >>= r->pos & 7;
+    // Bits past the end are zeros (the last byte may hold fewer than 8 kept bits).
+    uint64_t left = r->pos < r->end ? r->end - r->pos : 0;
+    return left >= 32 ? value : value & (uint32_t)((1ull << left) - 1);
+}
+
+// The next `n` bits (n <= 16), the first in the lowest bit; zeros past the end (the caller checks `overran`).
+static inline uint32_t take(reader *r, unsigned n) {
+    uint32_t value = peek(r) & ((1u << n) - 1);
+    r->pos += n;
     return value;
 }
 
@@ -46,36 +61,38 @@ static int lengths_valid(const uint8_t *lengths, unsigned n, int kind) {
     return !(left > 0 && (kind == KIND_CODES || max != 1));
 }
 
-// A canonical code for decoding (as zlib's puff): codes per length, and the symbols in code order.
+// The code-length code as a lookup table: for each 7 bits, the symbol and its length (all its codes have 7 bits or
+// fewer; complete, it has a symbol for every pattern).
 typedef struct {
-    uint16_t count[MAX_BITS + 1];
-    uint16_t symbol[19];
+    uint8_t symbol[128];
+    uint8_t length[128];
 } code;
 
 static void make_code(code *c, const uint8_t *lengths, unsigned n) {
-    uint16_t offset[MAX_BITS + 2];
-    memset(c->count, 0, sizeof(c->count));
-    for (unsigned i = 0; i < n; i++) c->count[lengths[i]]++;
-    offset[1] = 0;
-    for (unsigned len = 1; len <= MAX_BITS; len++) offset[len + 1] = (uint16_t)(offset[len] + c->count[len]);
+    unsigned count[8] = {0}, next[8];
+    for (unsigned i = 0; i < n; i++) count[lengths[i]]++;
+    count[0] = 0;
+    unsigned value = 0;
+    for (unsigned len = 1; len < 8; len++) {
+        value = (value + count[len - 1]) << 1;
+        next[len] = value;
+    }
     for (unsigned i = 0; i < n; i++) {
-        if (lengths[i] != 0) c->symbol[offset[lengths[i]]++] = (uint16_t)i;
+        unsigned len = lengths[i];
+        if (len == 0) continue;
+        unsigned code_bits = next[len]++, reversed = 0;
+        for (unsigned b = 0; b < len; b++) reversed |= ((code_bits >> b) & 1) << (len - 1 - b);
+        for (unsigned index = reversed; index < 128; index += 1u << len) {
+            c->symbol[index] = (uint8_t)i;
+            c->length[index] = (uint8_t)len;
+        }
     }
 }
 
-// The symbol at the reader (a complete code has one for every bit pattern).
-static int decode(reader *r, const code *c) {
-    int value = 0, first = 0, index = 0;
-    for (unsigned len = 1; len <= MAX_BITS; len++) {
-        value |= (int)take(r, 1);
-        int here = c->count[len];
-        if (value - here < first) return c->symbol[index + (value - first)];
-        index += here;
-        first += here;
-        first <<= 1;
-        value <<= 1;
-    }
-    return -1;
+static inline int decode(reader *r, const code *c) {
+    unsigned index = peek(r) & 127;
+    r->pos += c->length[index];
+    return c->symbol[index];
 }
 
 static int refuse(sluice_deflate_header *h, const char *reason) {

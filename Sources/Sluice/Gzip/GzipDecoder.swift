@@ -713,7 +713,11 @@ final class GzipDecoder {
         var rest = bytes.suffix(Self.historySize)
         while !rest.isEmpty {
             let part = rest.prefix(Self.historySize - self.handedOutEnd)
-            self.handedOut.replaceSubrange(self.handedOutEnd..<(self.handedOutEnd + part.count), with: part)
+            self.handedOut.withUnsafeMutableBytes { ring in
+                part.withUnsafeBytes { source in
+                    (ring.baseAddress! + self.handedOutEnd).copyMemory(from: source.baseAddress!, byteCount: part.count)
+                }
+            }
             self.handedOutEnd = (self.handedOutEnd + part.count) % Self.historySize
             rest = rest.dropFirst(part.count)
         }
