@@ -279,9 +279,8 @@ final class SpawnedProcess: Sendable {
     }
 
     /// Waits for the process to end (on a thread of the tests' own); returns its exit status (128 + the signal if
-    /// a signal ended it).
+    /// a signal ended it). A test cancelled meanwhile (past its time limit) kills the process.
     func wait() async -> Int32 {
-        let pid = self.pid
-        return (try? await BlockingThreads.run { waitForExit(pid) }) ?? -1
+        await waitForExit(self.pid)
     }
 }

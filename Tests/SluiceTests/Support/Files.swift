@@ -34,10 +34,11 @@ enum Shell {
     /// Runs `command` with `/bin/sh -c` and returns its exit status.
     ///
     /// The wait for the command runs on ``BlockingThreads``, never on the cooperative pool: tests run in parallel,
-    /// and two of them blocked in `waitpid` would stall every other test's tasks.
+    /// and two of them blocked in `waitpid` would stall every other test's tasks. A test that runs out of time
+    /// (cancelled) kills the command, so that a hung one cannot hang the suite.
     @discardableResult
     static func run(_ command: String) async throws -> Int32 {
-        try await BlockingThreads.run { try self.runBlocking(command) }
+        await waitForExit(try self.spawn(command))
     }
 
     /// Runs `command` and throws unless it exits with 0.
@@ -49,18 +50,37 @@ enum Shell {
     /// ``run(_:)`` on the calling thread, for places that cannot await (a `deinit`).
     @discardableResult
     static func runBlocking(_ command: String) throws -> Int32 {
+        waitForExitBlocking(try self.spawn(command))
+    }
+
+    /// Starts `command` with `/bin/sh -c`; returns its process id.
+    private static func spawn(_ command: String) throws -> pid_t {
         var pid: pid_t = 0
         let arguments = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ)
         guard spawned == 0 else { throw Failed(command: command, status: -1) }
-        return waitForExit(pid)
+        return pid
     }
 }
 
-/// Waits for the child `pid` to end; returns its exit status (128 + the signal if a signal ended it).
-func waitForExit(_ pid: pid_t) -> Int32 {
+/// Waits for the child `pid` to end, on a thread of ``BlockingThreads``; returns its exit status (128 + the signal
+/// if a signal ended it). If the waiting task is cancelled — a test past its time limit — the child is killed, so
+/// the wait ends: a hung child fails its test instead of hanging the whole run.
+func waitForExit(_ pid: pid_t) async -> Int32 {
+    // The wait itself runs in a task of its own, which the test's cancellation does not reach (the pool refuses
+    // work for a cancelled task): it returns once the child is gone, killed or not.
+    let wait = Task.detached { (try? await BlockingThreads.run { waitForExitBlocking(pid) }) ?? -1 }
+    return await withTaskCancellationHandler {
+        await wait.value
+    } onCancel: {
+        kill(pid, SIGKILL)
+    }
+}
+
+/// ``waitForExit(_:)`` on the calling thread.
+func waitForExitBlocking(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     // WIFEXITED / WEXITSTATUS are macros.
@@ -164,7 +184,12 @@ func waitForFile(_ path: String, toHold count: Int) async throws {
         while true {
             var info = stat()
             if stat(path, &info) == 0 && Int(info.st_size) >= count { return }
-            _ = read(watch, &buffer, buffer.count)  // blocks until something changes in the directory
+            // Until something changes in the directory; a writer silent for 20 s has failed (or hung).
+            var descriptor = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 20_000) == 1 else {
+                throw Shell.Failed(command: "wait for \(count) bytes in \(path)", status: -1)
+            }
+            _ = read(watch, &buffer, buffer.count)
         }
     }
 }
