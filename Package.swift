@@ -56,12 +56,15 @@ let package = Package(
         ),
         // Checks deflate block headers as zlib does, for the ISA-L read path (see GzipDecoder). Plain C, no dependencies.
         .target(name: "CDeflateHeader", path: "Sources/CDeflateHeader"),
+        // Finds newlines many at a time, for the line framer (SSE2 on x86-64). Plain C, no dependencies.
+        .target(name: "CLineScan", path: "Sources/CLineScan"),
         .target(
             name: "Sluice",
             dependencies: [
                 "CZlib",
                 "CIsal",
                 "CDeflateHeader",
+                "CLineScan",
                 "CLibdeflate",
                 "CGlibcExtras",
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -136,6 +139,7 @@ let package = Package(
             name: "SluiceTests",
             dependencies: [
                 "Sluice",
+                "CLineScan",
                 "Pipelines",
                 // The CLI's end-to-end tests run the built `sluice` binary: depending on it makes sure it is built.
                 "SluiceCLI",
