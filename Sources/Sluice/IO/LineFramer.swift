@@ -33,7 +33,7 @@ struct LineFramer {
     private var source: Int32 = -1
     private var nextNumber = 1
     /// Room for the offsets of the newlines found by one scan.
-    private var newlines = [UInt32](repeating: 0, count: 1024)
+    private let newlines = NewlineOffsets()
 
     init(maxRecordBytes: Int, limits: BatchLimits = BatchLimits(), budget: ByteBudget? = nil) {
         self.maxRecordBytes = maxRecordBytes
@@ -103,25 +103,21 @@ struct LineFramer {
             // The lines inside the chunk: the hot loop. The chunk's buffer joins the current batch with its first
             // line there, and again after each cut.
             var bufferIndex: Int32 = -1
-            var newlines = self.newlines  // out of `self` while the loop changes it (no copy: moved back below)
-            self.newlines = []
-            defer { self.newlines = newlines }
+            let offsets = self.newlines.offsets
             var scanned = start
             while scanned < count {
                 var next = 0
-                let found = newlines.withUnsafeMutableBufferPointer { offsets in
-                    sluice_find_newlines(
-                        base.assumingMemoryBound(to: UInt8.self),
-                        scanned,
-                        count,
-                        offsets.baseAddress!,
-                        offsets.count,
-                        &next
-                    )
-                }
+                let found = sluice_find_newlines(
+                    base.assumingMemoryBound(to: UInt8.self),
+                    scanned,
+                    count,
+                    offsets,
+                    NewlineOffsets.capacity,
+                    &next
+                )
                 scanned = next
                 for index in 0..<found {
-                    let end = Int(newlines[index])
+                    let end = Int(offsets[index])
                     let length = end - start
                     if length > self.maxRecordBytes {
                         try self.check(length: length, at: chunk.offset + start, in: chunk.path)
@@ -212,5 +208,20 @@ struct LineFramer {
             offset: offset,
             detail: "a line is longer than the maximum record size of \(self.maxRecordBytes) bytes"
         )
+    }
+}
+
+/// Room for the offsets of the newlines one scan finds: memory of its own, so that the framer's hot loop reads them
+/// without an array's checks (a framer is used by one stage at a time).
+final class NewlineOffsets: @unchecked Sendable {
+    static let capacity = 1024
+    let offsets: UnsafeMutablePointer<UInt32>
+
+    init() {
+        self.offsets = .allocate(capacity: Self.capacity)
+    }
+
+    deinit {
+        self.offsets.deallocate()
     }
 }
