@@ -89,14 +89,16 @@ public struct Line: Sendable {
     /// Whether `haystack` contains `needle` (an empty needle is always contained).
     static func bytes(_ haystack: UnsafeRawBufferPointer, contain needle: UnsafeRawBufferPointer) -> Bool {
         guard !needle.isEmpty else { return true }
-        guard needle.count <= haystack.count else { return false }
-        return Self.find(needle, in: haystack)
+        return Self.firstOccurrence(of: needle, in: haystack) != nil
     }
 
+    /// Where `needle` (not empty) first occurs in `haystack`, or `nil`.
+    ///
     /// `memchr` to the next candidate, then a cheap check of the last byte, then `memcmp` (glibc's `memmem` is not
     /// exported). The candidate is found by the needle's first byte that is not a space: spaces are the commonest
     /// byte in text, and anchoring on one would send almost every space of the line to `memcmp`.
-    private static func find(_ needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer) -> Bool {
+    static func firstOccurrence(of needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
         let anchor = needle.firstIndex { $0 != 0x20 } ?? 0
         let anchorByte = Int32(needle[anchor])
         let lastByte = needle[needle.count - 1]
@@ -104,16 +106,16 @@ public struct Line: Sendable {
         var start = 0
         while start <= lastStart {
             let from = haystack.baseAddress! + start + anchor
-            guard let found = memchr(from, anchorByte, lastStart - start + 1) else { return false }
+            guard let found = memchr(from, anchorByte, lastStart - start + 1) else { return nil }
             start = UnsafeRawPointer(found) - haystack.baseAddress! - anchor
             if haystack[start + needle.count - 1] == lastByte
                 && memcmp(haystack.baseAddress! + start, needle.baseAddress!, needle.count) == 0
             {
-                return true
+                return start
             }
             start += 1
         }
-        return false
+        return nil
     }
 }
 

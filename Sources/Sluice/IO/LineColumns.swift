@@ -116,6 +116,59 @@ struct LineColumns: Sendable {
         return LineColumns(buffers: kept.isEmpty ? [] : self.buffers, slots: kept)
     }
 
+    /// The lines that contain `needle` (not empty; with `invert`, the lines that do not), over the same buffers.
+    ///
+    /// Lines that lie back to back in a buffer (as framed) are searched as one run: the search goes from one
+    /// occurrence of the needle to the next, not line by line — in text, most lines hold no candidate at all. An
+    /// occurrence never spans two lines: a needle with a `\n` in it is in no line.
+    func filtered(containing needle: UnsafeRawBufferPointer, invert: Bool) -> LineColumns {
+        var kept: [LineSlot] = []
+        kept.reserveCapacity(self.slots.count)
+        let searchable = !needle.contains(0x0A)
+        var index = 0
+        while index < self.slots.count {
+            // A run: slots of one buffer, each starting right after the newline that ends the one before.
+            let buffer = self.slots[index].buffer
+            var end = index + 1
+            while end < self.slots.count && self.slots[end].buffer == buffer
+                && self.slots[end].start == self.slots[end - 1].end + 1
+            {
+                end += 1
+            }
+            let first = index
+            self.buffers[Int(buffer)].bytes.withUnsafeBytes { bytes in
+                var line = first
+                var from = self.slots[first].start
+                let to = self.slots[end - 1].end
+                while searchable, line < end, from < to {
+                    guard
+                        let found = Line.firstOccurrence(
+                            of: needle,
+                            in: UnsafeRawBufferPointer(rebasing: bytes[from..<to])
+                        )
+                    else { break }
+                    let at = from + found
+                    // The lines before the one the occurrence is in hold none.
+                    while self.slots[line].end < at {
+                        if invert { kept.append(self.slots[line]) }
+                        line += 1
+                    }
+                    if !invert { kept.append(self.slots[line]) }
+                    from = self.slots[line].end + 1
+                    line += 1
+                }
+                if invert {
+                    while line < end {
+                        kept.append(self.slots[line])
+                        line += 1
+                    }
+                }
+            }
+            index = end
+        }
+        return LineColumns(buffers: kept.isEmpty ? [] : self.buffers, slots: kept)
+    }
+
     /// Appends the lines of `other`, sharing buffers the two have in common at the seam.
     @usableFromInline
     mutating func append(_ other: LineColumns) {

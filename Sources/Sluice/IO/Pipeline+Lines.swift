@@ -185,6 +185,8 @@ extension Pipeline where Output == Line {
             done = batch.count  // a match cannot fail
             return needle.withUnsafeBytes { needle in
                 switch batch.storage {
+                case .lines(let columns) where !needle.isEmpty:
+                    return Batch(storage: .lines(columns.filtered(containing: needle, invert: invert)))
                 case .lines(let columns):
                     return Batch(storage: .lines(columns.filteredBytes { Line.bytes($0, contain: needle) != invert }))
                 case .rows:

@@ -52,7 +52,8 @@ struct FilterContainingTests {
         }
     }
 
-    @Test(arguments: [" 200 ", "200", "", "a", "z 2", String(repeating: "x", count: 80)], [false, true])
+    /// "0\nx" occurs across lines of the file ("… 200" then "x 200 …"), in no line.
+    @Test(arguments: [" 200 ", "200", "", "a", "z 2", "0\nx", String(repeating: "x", count: 80)], [false, true])
     func keepsWhatTheClosureKeeps(needle: String, invert: Bool) async throws {
         let expected = Self.lines.filter { $0.utf8.contains(needle.utf8) != invert }
         let directory = TemporaryDirectory()
@@ -75,6 +76,30 @@ struct FilterContainingTests {
             .run(options)
             .result
         #expect(inMemory == expected)
+    }
+}
+
+extension FilterContainingTests {
+    /// Lines of a small alphabet, so that occurrences fall at every place in a line and at the ends of lines that
+    /// follow each other: the search through a run of lines must give each line exactly the naive answer.
+    @Test(arguments: ["ab", "a", "b a", "aa", "aba b"], [false, true])
+    func occurrencesAtLineEnds_giveEachLineTheNaiveAnswer(needle: String, invert: Bool) async throws {
+        var generator = SplitMix(seed: 17)
+        let alphabet: [Character] = ["a", "b", " "]
+        let lines = (0..<2_000).map { _ in
+            String((0..<Int(generator.next() % 9)).map { _ in alphabet[Int(generator.next() % 3)] })
+        }
+        let expected = lines.filter { $0.utf8.contains(needle.utf8) != invert }
+        let directory = TemporaryDirectory()
+        let path = directory.file("in.txt")
+        try writeFile(path, Array(lines.map { $0 + "\n" }.joined().utf8))
+        let kept = try await Pipeline.lines(from: [path], options: ReadOptions(chunkSize: 100))
+            .filter(containing: Array(needle.utf8), invert: invert)
+            .map { $0.string }
+            .collect()
+            .run(RunOptions(batch: BatchLimits(maxRecords: 37, maxBytes: 1 << 20), computeThreads: 2))
+            .result
+        #expect(kept == expected)
     }
 }
 
