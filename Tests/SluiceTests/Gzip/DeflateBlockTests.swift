@@ -290,4 +290,35 @@ struct DeflateBlockTests {
             }
         }
     }
+
+    /// Real writers' members of many blocks — stored (random bytes), fixed and dynamic, from `gzip -1`, `-6` and
+    /// `-9` — read by ISA-L as a pipe in pieces of every size and into small chunks, so that block ends, the
+    /// history handed back to ISA-L and chunk ends fall everywhere: the bytes must be the input's.
+    @Test func manyBlocksInPieces_decodeToTheInput() async throws {
+        var generator = SplitMix(seed: 23)
+        var input: [UInt8] = []
+        for part in 0..<12 {
+            let length = 2_000 + Int(generator.next() % 30_000)
+            if part % 3 == 2 {
+                input += (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }  // stored blocks
+            } else {
+                let words = ["alpha", "beta", "gamma", "delta", "\n", " ", "200", "GET /x"]
+                while input.count < length * (part + 1) { input += Array(words[Int(generator.next() % 8)].utf8) }
+            }
+        }
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("in"), input)
+        for level in [1, 6, 9] {
+            try await Shell.check("gzip -\(level) -c '\(directory.file("in"))' > '\(directory.file("in.gz"))'")
+            let member = try readFile(directory.file("in.gz"))
+            for piece in [1, 13, 4096, member.count] {
+                let outcome = try FuzzFindingsTests.decodeAsPipe(member + member, piece: piece, backend: .isal)
+                #expect(
+                    outcome.error == nil,
+                    "gzip -\(level), pieces of \(piece): \(String(describing: outcome.error))"
+                )
+                #expect(outcome.bytes == input + input, "gzip -\(level), pieces of \(piece)")
+            }
+        }
+    }
 }
