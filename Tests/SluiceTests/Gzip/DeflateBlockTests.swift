@@ -72,12 +72,13 @@ struct DeflateWriter {
 
     /// A block with a dynamic code of the given code lengths (257 or more literal/length ones), its header's HLIT
     /// field as `literalCount` says (which may claim more codes than follow). The code-length code gives every length
-    /// 0-15 four bits.
+    /// 0-15 four bits, unless `codeLengthLengths` (19, by symbol) says otherwise.
     mutating func dynamicBlock(
         final: Bool,
         literalLengths: [Int],
         distanceLengths: [Int],
         literalCount: Int? = nil,
+        codeLengthLengths: [Int]? = nil,
         _ symbols: [Symbol]
     ) {
         self.bits(final ? 1 : 0, 1)
@@ -86,7 +87,7 @@ struct DeflateWriter {
         self.bits(distanceLengths.count - 1, 5)
         self.bits(19 - 4, 4)
         let order = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
-        let codeLengths = (0..<19).map { $0 < 16 ? 4 : 0 }
+        let codeLengths = codeLengthLengths ?? (0..<19).map { $0 < 16 ? 4 : 0 }
         for symbol in order { self.bits(codeLengths[symbol], 3) }
         let codeLengthCodes = Self.codes(codeLengths)
         for length in literalLengths + distanceLengths { self.code(codeLengthCodes[length], 4) }
@@ -171,6 +172,16 @@ struct DeflateBlockTests {
         writer = DeflateWriter()
         writer.dynamicBlock(final: true, literalLengths: lengths(257, [256: 1]), distanceLengths: [2], [])
         cases.append(("a lone distance code of 2 bits", writer.member(decodingTo: [])))
+        writer = DeflateWriter()
+        // The code-length code itself incomplete: lengths 0 and 1 get 2 bits each, nothing else.
+        writer.dynamicBlock(
+            final: true,
+            literalLengths: lengths(257, [a: 1, 256: 1]),
+            distanceLengths: [1],
+            codeLengthLengths: lengths(19, [0: 2, 1: 2]),
+            [.literal(a)]
+        )
+        cases.append(("an incomplete code-length code", writer.member(decodingTo: [UInt8(a)])))
         writer = DeflateWriter()
         // A good first block, then the incomplete code: the first block's byte is delivered, then the error.
         writer.fixedBlock(final: false, [.literal(a)])
