@@ -32,11 +32,11 @@ final class GzipDecoder {
     /// Bytes decoded from the current member (its ISIZE, once it ends).
     private var memberOutput = 0
     /// ISA-L's place in the current member: the gzip header's bytes still to skip, a block about to start (its header
-    /// not checked yet), the header being checked (fed up to this offset in the file), whether the block is the
-    /// member's last, and the trailer's bytes once the last block ended.
+    /// not checked yet), how far the block's header check was fed (an offset in the file; the check's own status says
+    /// whether it is still going), whether the block is the member's last, and the trailer's bytes once the last
+    /// block ended.
     private var headerLeft = 0
     private var atBlockStart = false
-    private var checkingBlockHeader = false
     private var blockHeaderFedUpTo = 0
     private var blockIsFinal = false
     private var trailer: [UInt8]?
@@ -237,7 +237,6 @@ final class GzipDecoder {
         self.memberBackend = backend
         self.headerLeft = headerLength
         self.atBlockStart = true
-        self.checkingBlockHeader = false
         self.trailer = nil
     }
 
@@ -361,7 +360,9 @@ final class GzipDecoder {
                 self.isHoldingOutput = false
                 return (used, .more)  // waits for more input
             }
-            if self.checkingBlockHeader, let failure = self.checkBlockHeader(input, used: used) {
+            if self.blockHeader.pointee.status != Int32(SLUICE_DEFLATE_HEADER_VALID),
+                let failure = self.checkBlockHeader(input, used: used)
+            {
                 return (used, .failed(failure))
             }
             let before = (input: input.count - used, output: self.chunkSize - self.outputCount)
@@ -415,7 +416,6 @@ final class GzipDecoder {
         self.blockIsFinal = bits & 1 == 1
         self.isal.pointee.read_in = bits | 1
         self.atBlockStart = false
-        self.checkingBlockHeader = true
         self.blockHeaderFedUpTo = self.consumed + used
         _ = sluice_deflate_header_begin(self.blockHeader, bits, count)
         return true
@@ -434,7 +434,6 @@ final class GzipDecoder {
         }
         switch self.blockHeader.pointee.status {
         case Int32(SLUICE_DEFLATE_HEADER_VALID):
-            self.checkingBlockHeader = false
             return nil
         case Int32(SLUICE_DEFLATE_HEADER_INVALID):
             let reason = self.blockHeader.pointee.reason.map { String(cString: $0) } ?? "invalid block header"

@@ -314,7 +314,8 @@ struct DeflateBlockTests {
                 input += (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }  // stored blocks
             } else {
                 let words = ["alpha", "beta", "gamma", "delta", "\n", " ", "200", "GET /x"]
-                while input.count < length * (part + 1) { input += Array(words[Int(generator.next() % 8)].utf8) }
+                let end = input.count + length
+                while input.count < end { input += Array(words[Int(generator.next() % 8)].utf8) }
             }
         }
         let directory = TemporaryDirectory()
