@@ -58,7 +58,7 @@ struct CommonRunOptions: ParsableArguments {
     @Option(help: "Compute pool threads (default: the processors online).")
     var workers: Int?
 
-    @Option(help: "Batches each channel between two stages holds.")
+    @Option(help: "Batches each channel between two stages holds (a file reader's holds at least 16 chunks).")
     var channelCapacity = 4
 
     @Option(help: "The most records in one batch.")

@@ -10,17 +10,34 @@ public struct ReadOptions: Sendable, Hashable {
     /// The library that inflates gzip input. Default ``Codec/automatic`` (ISA-L); ``Codec/libdeflate`` cannot read
     /// streams and is a ``ConfigurationError``.
     public var codec: Codec
+    /// How many chunks the reader may have ready before the framing stage takes them: the capacity of the channel
+    /// between the two (at least ``RunOptions/channelCapacity``). Default 16 (4 MiB of 256 KiB chunks).
+    ///
+    /// The reader is a pipeline's one serial stage, on a thread of its own; the stages after it share the compute
+    /// pool with the rest of the run (a gzip writer's deflate jobs). A deeper channel lets reading run on while the
+    /// framing waits for a core, instead of stopping at every such wait: a gzip `grep --invert` into a level-1
+    /// `.gz` on 200 MB of real text, on 2 cores, took 0.428 s with 4 chunks and 0.413 s with 16 (medians of 15
+    /// alternating runs), its reader blocked 21% → 8% of the run. It does not raise the memory bound: what the
+    /// reader holds is counted in ``RunOptions/maxBytesInFlight`` either way.
+    public var readAhead: Int
 
     /// Creates read options.
-    public init(chunkSize: Int = 256 * 1024, maxRecordBytes: Int = 8 * 1024 * 1024, codec: Codec = .automatic) {
+    public init(
+        chunkSize: Int = 256 * 1024,
+        maxRecordBytes: Int = 8 * 1024 * 1024,
+        codec: Codec = .automatic,
+        readAhead: Int = 16
+    ) {
         self.chunkSize = chunkSize
         self.maxRecordBytes = maxRecordBytes
         self.codec = codec
+        self.readAhead = readAhead
     }
 
     func validate() throws(ConfigurationError) {
         try ConfigurationError.requirePositive(self.chunkSize, "chunkSize")
         try ConfigurationError.requirePositive(self.maxRecordBytes, "maxRecordBytes")
+        try ConfigurationError.requirePositive(self.readAhead, "readAhead")
         _ = try self.codec.inflater()
     }
 }

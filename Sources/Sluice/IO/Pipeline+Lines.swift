@@ -82,7 +82,8 @@ extension Pipeline where Output == Line {
             name: "lines",
             heldBatches: 2,
             placement: .compute,
-            drainsOnFailure: true
+            drainsOnFailure: true,
+            inputCapacity: options.readAhead
         ) { graph, _ in
             let budget = graph.bytesInFlight
             return { input, output in

@@ -141,18 +141,28 @@ extension Pipeline {
     }
 
     /// A stage whose body is made while the pipeline is built, with access to the graph and its own recorder.
+    ///
+    /// - Parameter inputCapacity: The least number of batches its input channel holds (the run's
+    ///   ``RunOptions/channelCapacity`` if that is more).
     func through<Next: Sendable>(
         kind: String,
         name: String?,
         heldBatches: Int,
         placement: Placement = .cooperative,
         drainsOnFailure: Bool = false,
+        inputCapacity: Int? = nil,
         prepare:
             @escaping @Sendable (PipelineGraph, StageRecorder) -> (
                 @Sendable (StageInput<Output>, StageOutput<Next>) async throws -> Void
             )
     ) -> Pipeline<Next> {
-        self.through(kind: kind, name: name, placement: placement, drainsOnFailure: drainsOnFailure) {
+        self.through(
+            kind: kind,
+            name: name,
+            placement: placement,
+            drainsOnFailure: drainsOnFailure,
+            inputCapacity: inputCapacity
+        ) {
             graph,
             recorder in
             (heldBatches, prepare(graph, recorder))
@@ -166,6 +176,7 @@ extension Pipeline {
         name: String?,
         placement: Placement = .cooperative,
         drainsOnFailure: Bool = false,
+        inputCapacity: Int? = nil,
         prepare:
             @escaping @Sendable (PipelineGraph, StageRecorder) -> (
                 heldBatches: Int,
@@ -173,7 +184,7 @@ extension Pipeline {
             )
     ) -> Pipeline<Next> {
         Pipeline<Next> { graph, edges in
-            let input = graph.makeEdge(of: Output.self)
+            let input = graph.makeEdge(of: Output.self, minimumCapacity: inputCapacity)
             self.attach(graph, [input])
             let recorder = graph.makeRecorder(kind: kind, name: name)
             let (heldBatches, body) = prepare(graph, recorder)

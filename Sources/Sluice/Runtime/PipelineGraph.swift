@@ -102,11 +102,16 @@ final class PipelineGraph {
         self.bytesOutsideBatches += block
     }
 
-    /// A new channel between two stages, sized by the run options.
-    func makeEdge<Record: Sendable>(of _: Record.Type = Record.self) -> OutputEdge<Record> {
-        self.recordsInFlightBound += self.options.channelCapacity * self.options.batch.maxRecords
+    /// A new channel between two stages, sized by the run options — or deeper, if the consuming stage asks for at
+    /// least `minimumCapacity` batches.
+    func makeEdge<Record: Sendable>(
+        of _: Record.Type = Record.self,
+        minimumCapacity: Int? = nil
+    ) -> OutputEdge<Record> {
+        let capacity = max(self.options.channelCapacity, minimumCapacity ?? 0)
+        self.recordsInFlightBound += capacity * self.options.batch.maxRecords
         do {
-            return OutputEdge(channel: try BoundedChannel(capacity: self.options.channelCapacity))
+            return OutputEdge(channel: try BoundedChannel(capacity: capacity))
         } catch {
             preconditionFailure("run options are validated before the graph is built: \(error)")
         }
