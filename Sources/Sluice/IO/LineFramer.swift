@@ -11,10 +11,10 @@ import Darwin
 /// Splits decoded bytes into lines on `\n`, carrying a partial line from one chunk to the next.
 ///
 /// Lines go into columns, cut into batches at the run's limits: each chunk's buffer is added once per batch and each
-/// line is a slot (offsets, number, file) into it — no copy and no reference count per line. Only a line that spans chunks is copied, into a buffer of its own.
-/// Newlines are found many at a time (`CLineScan`: 16 bytes a step, a mask of matches), not with a call per line:
-/// lines are often a few dozen bytes. A line longer than `maxRecordBytes` is an error naming the file and the
-/// line's offset — memory never grows without bound.
+/// line is a slot (offsets, number, file) into it — no copy and no reference count per line. Only a line that spans
+/// chunks is copied, into a buffer of its own. Newlines are found many at a time (`CLineScan`: 32 bytes a step with
+/// AVX2, a mask of matches), not with a call per line: lines are often a few dozen bytes. A line longer than
+/// `maxRecordBytes` is an error naming the file and the line's offset — memory never grows without bound.
 struct LineFramer {
     let maxRecordBytes: Int
     /// The run's budget of bytes in flight, which lines copied out of several chunks count in.
