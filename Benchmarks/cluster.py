@@ -231,13 +231,16 @@ def write_results(rows, empty_rows, args):
         "work in a 5 MB unit; each worker process also starts (~20 ms of CPU: loading, connecting, the schema check). "
         "A worker runs its next unit while the last one is committed, so the commit's round trips and fsyncs no "
         "longer idle it (one worker: 0.427 → 0.416 s on the 200 MB `wc`); two workers keep both cores busy either "
-        "way, and what is left is CPU: on the 200 MB `wc`, one process uses 0.48 s of CPU, the two workers 0.63–0.66 s "
-        "between them (`/usr/bin/time`, three runs), PostgreSQL's apart. perf puts the extra ~0.15 s in the workers' "
+        "way, and what is left is CPU: on the 200 MB `wc`, one process uses 0.48 s of CPU, the two workers "
+        "0.63–0.66 s between them (`/usr/bin/time`, three runs), PostgreSQL's apart. perf puts the extra ~0.15 s in "
+        "the workers' "
         "Swift concurrency pools and the runtime's first protocol-conformance lookups (~80 ms), the PostgreSQL "
-        "client's event loop (~30 ms), process start (~20 ms), and the per-unit fsyncs and output files (~25 ms). `grep`'s units also write their output to disk before they count as done "
+        "client's event loop (~30 ms), process start (~20 ms), and the per-unit fsyncs and output files (~25 ms). "
+        "`grep`'s units also write their output to disk before they count as done "
         "(fsync, then rename), where one process leaves its output to the kernel's write-back after it has exited. "
         "`wordfreq`'s units also write every distinct word's count (the top of the whole needs them all), which the "
-        "single run never writes. With 25 MB units the fixed cost fades: `wc` and `grep` reach about 100% (see the 1 GB rows). Larger units, "
+        "single run never writes. With 25 MB units the fixed cost fades: `wc` and `grep` reach about 100% (see the "
+        "1 GB rows). Larger units, "
         "and workers on machines of their own, are where a distributed run pays.",
     ]
     with open(os.path.join(HERE, "CLUSTER.md"), "w") as out:
