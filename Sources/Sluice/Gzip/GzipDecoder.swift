@@ -4,6 +4,7 @@ import CZlib
 
 /// Decodes gzip data as it arrives: any number of members, every header flag, each member's CRC32 and ISIZE
 /// checked (the backend's gzip mode does the header and trailer; this type drives the members and reports offsets).
+/// Zero bytes after the last member are padding, and end the data as they end it for GNU gzip.
 ///
 /// Feed it the file's bytes in order with ``decode(_:)``, then call ``finish()`` at the end of the file.
 /// Decoded bytes come out in chunks of `chunkSize` (the last one may be shorter) through ``takeChunks()``.
@@ -57,6 +58,8 @@ final class GzipDecoder {
     private var memberHead: [UInt8] = []
     private var members = 0
     private var inMember = false
+    /// Where zero bytes after the last member began (GNU gzip's padding rule: ``skipPadding(_:used:)``), while they last.
+    private var paddingStart: Int?
     private var output: [UInt8] = []
     private var outputCount = 0
     private var ready: [[UInt8]] = []
@@ -134,6 +137,12 @@ final class GzipDecoder {
         var used = 0
         // Kept input is used up before returning, but for an unfinished header (which waits for more input).
         while (used < input.count || self.isHoldingOutput || !self.memberHead.isEmpty) && self.ready.isEmpty {
+            if !self.inMember && self.memberHead.isEmpty && self.members > 0
+                && (self.paddingStart != nil || (used < input.count && input[used] == 0))
+            {
+                try self.skipPadding(input, used: &used)
+                break
+            }
             if !self.inMember {
                 if self.backend == .zlib {
                     guard used < input.count else { break }
@@ -195,6 +204,26 @@ final class GzipDecoder {
             }
         }
         return used
+    }
+
+    /// Skips zero bytes after the last member, as GNU gzip, pigz and igzip do: a tape's block, or a file preallocated
+    /// or zero-filled past its end, pads gzip data with zeros, and those readers end the file there quietly. Bytes
+    /// other than zero after the padding (a member included, as gzip has it) are trailing garbage, reported at the
+    /// padding's start; the padding alone ends the file without error.
+    private func skipPadding(_ input: UnsafeRawBufferPointer, used: inout Int) throws(FileError) {
+        if self.paddingStart == nil { self.paddingStart = self.consumed }
+        let zeros = input[used...].firstIndex { $0 != 0 }.map { $0 - used } ?? input.count - used
+        used += zeros
+        self.consumed += zeros
+        guard used == input.count else {
+            self.flushPartialChunk()
+            throw FileError(
+                code: .trailingGarbage,
+                path: self.path,
+                offset: self.paddingStart!,
+                detail: "bytes that are not a gzip member follow member \(self.members) and the zero bytes after it"
+            )
+        }
     }
 
     /// The backend for a member whose (whole) header is at the start of `header`: zlib for anything but a plain gzip

@@ -166,6 +166,56 @@ struct GzipReadTests {
         #expect(try await readLines([directory.file("bgzf.gz")]) == [[0x61], [0x62]])
     }
 
+    /// Zero bytes after the last member (a tape's block, a file preallocated or zero-filled past its end) end the file
+    /// quietly, as they do for GNU gzip, pigz and igzip; what follows such padding — other bytes, or a member, which
+    /// gzip does not read either — is trailing garbage, named at the padding's start after every line before it.
+    @Test func zeroPaddingAfterTheLastMember_endsTheFile_andWhatFollowsItIsGarbage() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 1_000)
+        try writeFile(directory.file("in.txt"), text)
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("good.gz"))'")
+        let good = try readFile(directory.file("good.gz"))
+        // Longer than a read: the padding spans chunks of the file.
+        let zeros = [UInt8](repeating: 0, count: ReadOptions().chunkSize + 1_000)
+        try writeFile(directory.file("padded.gz"), good + zeros)
+        try await Shell.check("gzip -t '\(directory.file("padded.gz"))'")  // GNU gzip accepts it
+        try writeFile(directory.file("next.txt"), Array("after\n".utf8))
+        #expect(
+            try await readLines([directory.file("padded.gz"), directory.file("next.txt")])
+                == splitLines(text) + [Array("after".utf8)]
+        )
+
+        for (name, tail) in [("then-garbage.gz", zeros + Array("x".utf8)), ("then-a-member.gz", [0, 0] + good)] {
+            try writeFile(directory.file(name), good + tail)
+            let (lines, error) = await readUntilFailure([directory.file(name)])
+            let failure = try #require((error as? PipelineError)?.underlying as? FileError, "\(name)")
+            #expect(failure.code == .trailingGarbage, "\(name): \(failure)")
+            #expect(failure.offset == good.count, "\(name)")
+            #expect(lines == splitLines(text), "\(name): every line of the good member arrives first")
+        }
+    }
+
+    /// The same rule on a stream (a pipe), whatever pieces it arrives in, under every backend.
+    @Test(arguments: [1, 3, 4096])
+    func zeroPaddingInPieces_endsTheStream_underEveryBackend(piece: Int) throws {
+        let text = Array((0..<200).map { "line \($0) before the padding\n" }.joined().utf8)
+        let member = GzipMember.stored(text)
+        let zeros = [UInt8](repeating: 0, count: 5_000)
+        for backend in [InflateBackend.zlib, .isal] {
+            let padded = try FuzzFindingsTests.decodeAsPipe(member + zeros, piece: piece, backend: backend)
+            #expect(padded.error == nil, "\(backend): \(String(describing: padded.error))")
+            #expect(padded.bytes == text, "\(backend)")
+            let garbage = try FuzzFindingsTests.decodeAsPipe(
+                member + zeros + [7] + zeros,
+                piece: piece,
+                backend: backend
+            )
+            #expect(garbage.error?.code == .trailingGarbage, "\(backend): \(String(describing: garbage.error))")
+            #expect(garbage.error?.offset == member.count, "\(backend)")
+            #expect(garbage.bytes == text, "\(backend)")
+        }
+    }
+
     @Test func emptyFile_andEmptyGzip_haveNoLines() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("empty"), [])
