@@ -164,7 +164,11 @@ struct Job: AsyncParsableCommand {
             )
             // One compute pool for every unit's run: a run that made its own would start and stop its threads per
             // unit.
-            let pool = try ComputePool(threads: self.workers ?? ComputePool.activeProcessorCount, name: "sluice-unit")
+            let pool = try ComputePool(
+                threads: self.workers ?? ComputePool.activeProcessorCount,
+                name: "sluice-unit",
+                priority: .yielding
+            )
             var options = RunOptions(computePool: pool)
             options.logger = logger
             let runOptions = options

@@ -35,6 +35,21 @@ public final class ComputePool: Sendable {
     public let threadCount: Int
     /// The pool's name, used in errors and to name its threads.
     public let name: String
+    /// How the pool's threads compete for the cores with the process's other threads.
+    public let priority: Priority
+
+    /// How a pool's threads compete for the cores with the process's other threads.
+    public enum Priority: Sendable, Equatable {
+        /// The process's priority: for threads that block (reads, writes, `fsync`), which the work waits on.
+        case process
+        /// One nice level below the process (on Linux, where each thread has one; a CPU weight a fifth lower), for
+        /// threads that compute: when every core is busy, the process's other threads run first — a run's reader
+        /// and writer, on whose progress every stage waits, and the cooperative pool. A pipeline whose reader is its
+        /// slowest stage (inflating gzip on one thread) then keeps it running on a 2-core machine instead of queueing
+        /// it behind the compressors. Against other processes the pool's threads weigh a fifth less. Elsewhere the
+        /// same as ``process``.
+        case yielding
+    }
 
     private enum Job: Sendable {
         case closure(@Sendable () -> Void)
@@ -70,18 +85,30 @@ public final class ComputePool: Sendable {
     /// - Parameters:
     ///   - threads: How many threads; at least 1. Defaults to the number of processors online.
     ///   - name: The pool's name, used in errors and to name its threads (`top -H`, `perf`).
+    ///   - priority: How its threads compete with the process's others: ``Priority/process`` (the default) for a
+    ///     pool that blocks, ``Priority/yielding`` for one that computes (the pool a run creates for itself).
     /// - Throws: ``ConfigurationError`` if `threads` is less than 1; ``ComputePoolError`` with
     ///   ``ComputePoolError/Code/threadCreationFailed`` if the system refuses a thread (those already started are
     ///   shut down first).
-    public convenience init(threads: Int = ComputePool.activeProcessorCount, name: String = "sluice-compute") throws {
-        try self.init(threads: threads, name: name, onEvent: nil)
+    public convenience init(
+        threads: Int = ComputePool.activeProcessorCount,
+        name: String = "sluice-compute",
+        priority: Priority = .process
+    ) throws {
+        try self.init(threads: threads, name: name, priority: priority, onEvent: nil)
     }
 
     /// A pool that reports what it does to `onEvent` (a hook for tests), called outside its lock.
-    init(threads: Int, name: String, onEvent: (@Sendable (Event) -> Void)?) throws {
+    init(
+        threads: Int,
+        name: String,
+        priority: Priority = .process,
+        onEvent: (@Sendable (Event) -> Void)?
+    ) throws {
         try ConfigurationError.requirePositive(threads, "threads")
         self.threadCount = threads
         self.name = name
+        self.priority = priority
         self.onEvent = onEvent
         for number in 1...threads {
             do {
@@ -223,6 +250,19 @@ public final class ComputePool: Sendable {
         }
     }
 
+    #if canImport(Glibc)
+    /// Sets the calling thread's nice value one above the process's (its main thread's: a pool started from a
+    /// yielding thread does not sink further), at most 19. Linux keeps a nice value per thread, and lowering one's
+    /// own priority needs no privilege; a failure leaves the thread as it was.
+    private static func yieldToTheProcess() {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        errno = 0
+        let process = getpriority(which, id_t(getpid()))
+        guard errno == 0 else { return }
+        _ = setpriority(which, 0, min(process + 1, 19))  // 0: the calling thread, on Linux
+    }
+    #endif
+
     private func startThread(number: Int) throws {
         self.state.withLock { $0.liveThreads += 1 }
         let threadName = Self.threadName(pool: self.name, number: number, of: self.threadCount)
@@ -230,6 +270,7 @@ public final class ComputePool: Sendable {
             ThreadBody { [self] in
                 #if canImport(Glibc)
                 _ = pthread_setname_np(pthread_self(), threadName)
+                if self.priority == .yielding { Self.yieldToTheProcess() }
                 #endif
                 self.workLoop()
             }

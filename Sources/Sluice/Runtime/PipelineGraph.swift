@@ -189,7 +189,7 @@ final class PipelineGraph {
         }
         do {
             let threads = self.options.computeThreads ?? ComputePool.activeProcessorCount
-            let pool = try ComputePool(threads: threads, name: "sluice-run")
+            let pool = try ComputePool(threads: threads, name: "sluice-run", priority: .yielding)
             self.ownedPool = pool
             self.options.hooks.onComputePoolCreated?(pool)
             return pool

@@ -28,7 +28,8 @@ public struct RunOptions: Sendable {
     /// the run does not shut it down. When `nil`, a run that needs a pool creates one and shuts it down at its end.
     public var computePool: ComputePool?
     /// How many threads a pool created by the run gets (ignored when ``computePool`` is set). Defaults to
-    /// ``ComputePool/activeProcessorCount``.
+    /// ``ComputePool/activeProcessorCount``. That pool's threads yield to the run's readers and writers
+    /// (``ComputePool/Priority/yielding``).
     public var computeThreads: Int?
     /// The clock every wait of the run uses: retry backoff, timeouts, the drain deadline. Tests inject a manual
     /// clock. Default `ContinuousClock()`.

@@ -1,5 +1,6 @@
 import CGlibcExtras
 import Dispatch
+import Glibc
 import Synchronization
 import Testing
 
@@ -33,6 +34,47 @@ struct ComputePoolTests {
         #expect(ComputePool.threadName(pool: "sluice-io:gzip-write", number: 1, of: 1) == "io:gzip-write")
         #expect(ComputePool.threadName(pool: "a-very-long-pool-name", number: 12, of: 16) == "a-very-long--12")
         #expect(ComputePool.threadName(pool: "ééééééééé", number: 3, of: 4) == "éééééé-3")
+    }
+
+    /// The nice value of the calling thread (Linux keeps one per thread), and the process's (its main thread's).
+    static func niceValues() -> (thread: Int32, process: Int32) {
+        (
+            getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0),
+            getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid()))
+        )
+    }
+
+    @Test func aYieldingPool_runsOneNiceLevelBelowTheProcess_andADefaultPoolAtItsLevel() async throws {
+        let yielding = try ComputePool(threads: 2, priority: .yielding)
+        let standard = try ComputePool(threads: 1)
+        for _ in 0..<4 {  // a job on each thread, likely
+            let nice = try await yielding.run { Self.niceValues() }
+            #expect(nice.thread == min(nice.process + 1, 19))
+        }
+        let nice = try await standard.run { Self.niceValues() }
+        #expect(nice.thread == nice.process)
+        await yielding.shutdown()
+        await standard.shutdown()
+    }
+
+    @Test func aRunsOwnPool_yields_andItsReaderDoesNot() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("in.txt"), Array("a\nb\n".utf8))
+        let seen = Locked<[Int32]>([])
+        _ = try await Pipeline.lines(from: [directory.file("in.txt")])
+            .map(on: .compute) { line in
+                let nice = Self.niceValues()
+                seen.withLock { $0.append(nice.thread - nice.process) }
+                return line
+            }
+            .drain()
+            .run(RunOptions(computeThreads: 2))
+        #expect(!seen.withLock { $0 }.isEmpty)
+        #expect(seen.withLock { $0 }.allSatisfy { $0 == 1 || $0 == 0 && Self.niceValues().process == 19 })
+        let reader = try IOThreads().makeThread(for: "read")
+        let nice = try await reader.run { Self.niceValues() }
+        #expect(nice.thread == nice.process, "I/O threads keep the process's priority")
+        await reader.shutdown()
     }
 
     @Test func run_rethrowsTheBodysError() async throws {
