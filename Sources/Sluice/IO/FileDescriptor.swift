@@ -122,7 +122,9 @@ struct FileDescriptor: Sendable {
             if got < 0 { failure = errno }
             initialized = max(got, 0)
         }
-        guard failure == 0 else { throw FileError.system(failure, "read", path: self.path, offset: offset) }
+        guard failure == 0 else {
+            throw FileError.system(failure, "read", path: self.path, offset: offset).about(.input)
+        }
         return bytes
     }
 
@@ -155,7 +157,7 @@ struct FileDescriptor: Sendable {
                 Glibc.write(self.descriptor, bytes.baseAddress! + written, bytes.count - written)
             }
             guard result >= 0 else {
-                throw FileError.system(errno, "write", path: self.path, offset: offset + written)
+                throw FileError.system(errno, "write", path: self.path, offset: offset + written).about(.output)
             }
             written += result
         }

@@ -58,9 +58,16 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         var offset: Int?
         var errno: Int32?
         var detail: String
+        var standardStream: StandardStream?
     }
 
-    private let storage: Storage
+    /// Which standard stream a path of `"-"` is, where the error was made knowing it.
+    enum StandardStream: Sendable, Hashable {
+        case input
+        case output
+    }
+
+    private var storage: Storage
 
     /// What went wrong.
     public var code: Code { self.storage.code }
@@ -76,6 +83,14 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
 
     init(code: Code, path: String, offset: Int? = nil, errno: Int32? = nil, detail: String) {
         self.storage = Storage(code: code, path: path, offset: offset, errno: errno, detail: detail)
+    }
+
+    /// The same error, about standard `stream` if its path is `"-"`: named so in its description.
+    func about(_ stream: StandardStream) -> FileError {
+        guard self.path == "-" else { return self }
+        var error = self
+        error.storage.standardStream = stream
+        return error
     }
 
     /// A file error for the system error `number` from `operation` (`"open"`, `"read"`, `"write"`, …).
@@ -94,7 +109,13 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        let name = self.path == "-" ? "<stdin/stdout>" : self.path
+        let name =
+            switch (self.path, self.storage.standardStream) {
+            case ("-", .input): "standard input"
+            case ("-", .output): "standard output"
+            case ("-", nil): "<stdin/stdout>"
+            default: self.path
+            }
         let position = self.offset.map { " at byte \($0)" } ?? ""
         return "\(name): \(self.code)\(position): \(self.detail)"
     }

@@ -64,7 +64,12 @@ extension Pipeline where Output == Line {
                 try await waiter.wakingOnCancellation {
                     var counted = (stored: 0, decoded: 0)
                     while true {
-                        let chunks = try reader.next()  // blocks: this stage has a thread of its own
+                        let chunks: [ByteChunk]
+                        do {
+                            chunks = try reader.next()  // blocks: this stage has a thread of its own
+                        } catch let error as FileError {
+                            throw error.about(.input)  // "-" is standard input here
+                        }
                         output.countBytes(
                             in: reader.totalStored - counted.stored,
                             out: reader.totalDecoded - counted.decoded
@@ -100,7 +105,8 @@ extension Pipeline where Output == Line {
                             try framer.frame(chunk)
                         }
                     } catch {
-                        failure = error  // the lines before the bad one go on first
+                        // The lines before the bad one go on first. ("-" is standard input here.)
+                        failure = (error as? FileError)?.about(.input) ?? error
                     }
                     // Cut at the limits already: sent as they are, the last one releasing the input.
                     let ready = framer.takeBatches()

@@ -28,7 +28,7 @@ struct FaultTests {
 
         /// How the error names `path`.
         func shown(_ path: String) -> String {
-            self == .standardOutput ? "<stdin/stdout>" : path
+            self == .standardOutput ? "standard output" : path
         }
     }
 
@@ -54,6 +54,26 @@ struct FaultTests {
         let message = String(decoding: try readFile(errors), as: UTF8.self)
         #expect(status == 1, "\(message)")
         #expect(message.contains("\(sink.shown(target)): noSpace"), "\(message)")
+    }
+
+    /// Bad input on standard input is named so (not `-`), whichever stage finds it: the reader (gzip cut short) or
+    /// the framing (a line over the limit).
+    @Test func badStandardInput_isNamedSo() async throws {
+        let directory = TemporaryDirectory()
+        try await Shell.check("printf 'a\\nb\\n' | gzip -c | head -c 20 > '\(directory.file("cut.gz"))'")
+        try writeFile(directory.file("long.txt"), [UInt8](repeating: 0x78, count: 5_000) + [0x0a])
+        for (input, options, shown) in [
+            ("cut.gz", "", "standard input: truncatedGzip"),
+            ("long.txt", "--max-record-bytes 1000", "standard input: recordTooLong"),
+        ] {
+            let errors = directory.file("errors.txt")
+            let status = try await runSluice(
+                "run wc \(options) - < '\(directory.file(input))' > /dev/null 2> '\(errors)'"
+            )
+            let message = String(decoding: try readFile(errors), as: UTF8.self)
+            #expect(status == 1, "\(message)")
+            #expect(message.contains(shown), "\(message)")
+        }
     }
 
     /// A small library, preloaded, that fails every `write` to one path with EIO: the disk error a test cannot
