@@ -130,8 +130,6 @@ size_t sluice_find_newlines_using(int implementation, const uint8_t *data, size_
 
 size_t sluice_find_newlines(const uint8_t *data, size_t from, size_t to, uint32_t *offsets, size_t capacity,
                             size_t *next) {
-#if defined(SLUICE_HAVE_AVX2_PATH)
-    if (sluice_line_scan_available(1)) return find_avx2(data, from, to, offsets, capacity, next);
-#endif
-    return find_portable(data, from, to, offsets, capacity, next);
+    // The fastest scan: AVX2 where there is one, the portable scan otherwise.
+    return sluice_find_newlines_using(1, data, from, to, offsets, capacity, next);
 }

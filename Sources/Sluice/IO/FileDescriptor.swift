@@ -122,9 +122,7 @@ struct FileDescriptor: Sendable {
             if got < 0 { failure = errno }
             initialized = max(got, 0)
         }
-        guard failure == 0 else {
-            throw FileError.system(failure, "read", path: self.path, offset: offset).about(.input)
-        }
+        guard failure == 0 else { throw FileError.system(failure, "read", path: self.path, offset: offset) }
         return bytes
     }
 
