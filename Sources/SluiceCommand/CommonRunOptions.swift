@@ -72,7 +72,7 @@ struct CommonRunOptions: ParsableArguments {
 
     @Flag(
         name: [.customShort("F"), .long],
-        help: "Keep reading the input files as they grow, like tail -F (plain files; rotation and truncation)."
+        help: "Keep reading the input files as they grow, like tail -F (plain files; rotation, truncation, creation)."
     )
     var follow = false
 

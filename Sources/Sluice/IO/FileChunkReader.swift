@@ -40,6 +40,10 @@ final class FileChunkReader {
     private var head: [UInt8]?
     /// Set when a followed path was found to name a new file: the open one is read to its end first.
     private var rotated = false
+    /// The last bytes read of a followed file (at most ``lastReadLength``), ending at `storedOffset`: a file
+    /// truncated and written again past that point before the reader looked is told by them, not by its size.
+    private var lastRead: [UInt8] = []
+    static let lastReadLength = 64
     /// Bytes read from the current file as stored, and decoded bytes handed out for it.
     private var storedOffset = 0
     private var decodedOffset = 0
@@ -180,11 +184,37 @@ final class FileChunkReader {
         self.file = nil
     }
 
-    private func open(_ path: String) throws(FileError) {
+    private func open(_ path: String) throws {
         if self.follows && path == "-" {
             throw FileError(code: .notFollowable, path: path, detail: "standard input cannot be followed")
         }
+        if self.follows {
+            // Stopped while waiting for the file to appear: nothing to read.
+            guard let file = try self.openWaitingToAppear(path) else { return }
+            try self.adopt(file)
+            return
+        }
         try self.adopt(FileDescriptor.openForReading(path))
+    }
+
+    /// Opens a followed file; one not there yet is waited for, as `tail -F` does (its directory's events, and a
+    /// look every ``FileFollower/pollInterval``). Returns `nil` if a shutdown came first.
+    private func openWaitingToAppear(_ path: String) throws -> FileDescriptor? {
+        if let file = try Self.openIfPresent(path) { return file }
+        let follower = try self.follower ?? FileFollower(path: path)
+        self.follower = follower
+        self.logger.warning("followed file not found: waiting for it to appear", metadata: ["path": "\(path)"])
+        while true {
+            switch try self.waiter.wait(for: follower.descriptor, path: path, timeout: FileFollower.pollInterval) {
+            case .shutdown: return nil
+            case .ready: follower.drainEvents()
+            case .timedOut: break
+            }
+            if let file = try Self.openIfPresent(path) {
+                self.logger.notice("followed file appeared", metadata: ["path": "\(path)"])
+                return file
+            }
+        }
     }
 
     /// Makes `file` the one being read, from its start.
@@ -193,6 +223,7 @@ final class FileChunkReader {
         self.head = []
         self.storedOffset = 0
         self.decodedOffset = 0
+        self.lastRead = []
         do {
             self.isRegular = try file.status().isRegular
             if self.follows && self.follower == nil {
@@ -240,7 +271,7 @@ final class FileChunkReader {
             try self.adopt(new)
             return ending
         }
-        var change = try follower.change(of: file, readUpTo: self.storedOffset)
+        var change = try follower.change(of: file, readUpTo: self.storedOffset, lastRead: self.lastRead)
         if change == .none {
             switch try self.waiter.wait(for: follower.descriptor, path: file.path, timeout: FileFollower.pollInterval) {
             case .shutdown: return self.stop(file)
@@ -249,7 +280,7 @@ final class FileChunkReader {
             }
             // Look again before reading: a truncation followed at once by an append is told from a plain append
             // only while the file is still shorter than what was read of it.
-            change = try follower.change(of: file, readUpTo: self.storedOffset)
+            change = try follower.change(of: file, readUpTo: self.storedOffset, lastRead: self.lastRead)
         }
         switch change {
         case .none:
@@ -257,15 +288,18 @@ final class FileChunkReader {
         case .rotated:
             self.rotated = true
             return nil  // one more read of the old file, for what was appended before the rotation
-        case .truncated(let size):
+        case .truncated(let size), .rewritten(let size):
+            let what =
+                if case .truncated = change { "truncated" } else { "truncated and written again past the point read" }
             self.logger.warning(
-                "followed file truncated: reading it again from its start",
+                "followed file \(what): reading it again from its start",
                 metadata: ["path": "\(file.path)", "size": "\(size)", "was-read": "\(self.storedOffset)"]
             )
             let ending = self.finishFile(file)
             try file.seek(to: 0)
             self.storedOffset = 0
             self.decodedOffset = 0
+            self.lastRead = []
             return ending
         }
     }
@@ -294,6 +328,11 @@ final class FileChunkReader {
     private func decode(_ input: [UInt8], endOfFile: Bool, from file: FileDescriptor) throws(FileError) -> [ByteChunk] {
         self.storedOffset += input.count
         self.totalStored += input.count
+        if self.follower != nil && !input.isEmpty {
+            let length = Self.lastReadLength
+            self.lastRead =
+                input.count >= length ? Array(input.suffix(length)) : Array((self.lastRead + input).suffix(length))
+        }
         guard self.decoder != nil else {
             let chunks = self.chunks(input.isEmpty ? [] : [input], from: file, endOfFile: endOfFile)
             if endOfFile { self.close() }

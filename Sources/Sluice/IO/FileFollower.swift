@@ -29,6 +29,13 @@ final class FileFollower {
         if inotify_add_watch(descriptor, directory, events) < 0 {
             let failure = errno
             _ = Glibc.close(descriptor)
+            if failure == ENOENT || failure == ENOTDIR {
+                throw FileError(
+                    code: .notFound,
+                    path: path,
+                    detail: "its directory \(directory) does not exist: there is nothing to watch"
+                )
+            }
             throw FileError.system(failure, "inotify_add_watch", path: directory)
         }
         self.descriptor = descriptor
@@ -42,12 +49,16 @@ final class FileFollower {
         case rotated
         /// The file is shorter than what was read of it: read it again from its start.
         case truncated(size: Int)
+        /// The bytes just before the point read are not the ones read there: the file was truncated and written
+        /// again past that point before the reader looked (its size alone does not show it). Read it again from
+        /// its start.
+        case rewritten(size: Int)
     }
 
-    /// Compares the open file with what `path` names now. A path that names nothing (renamed away, not yet
-    /// created again) is no change: the open file may still grow, and the directory's events say when a new one
-    /// appears.
-    func change(of file: FileDescriptor, readUpTo offset: Int) throws(FileError) -> Change {
+    /// Compares the open file with what `path` names now, and with `lastRead` — the last bytes read of it, which
+    /// end at `offset`. A path that names nothing (renamed away, not yet created again) is no change: the open
+    /// file may still grow, and the directory's events say when a new one appears.
+    func change(of file: FileDescriptor, readUpTo offset: Int, lastRead: [UInt8]) throws(FileError) -> Change {
         let open = try file.status()
         var named = stat()
         if stat(self.path, &named) == 0 && !FileDescriptor.Status(named).isSameFile(as: open) {
@@ -55,6 +66,9 @@ final class FileFollower {
         }
         if open.size < offset {
             return .truncated(size: open.size)
+        }
+        if !lastRead.isEmpty, try file.read(upTo: lastRead.count, at: offset - lastRead.count) != lastRead {
+            return .rewritten(size: open.size)
         }
         return .none
     }

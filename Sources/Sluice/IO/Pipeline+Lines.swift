@@ -24,7 +24,9 @@ extension Pipeline where Output == Line {
     /// Each file is read from its start to its end, then followed: lines appended later flow on as they are
     /// written (within ``RunOptions/maxDelay``). When a path comes to name another file (a log rotated by rename
     /// and create), the old file is read to its end, then the new one from its start; when a file becomes shorter
-    /// than what was read of it (truncated in place), it is read again from its start, and a warning is logged.
+    /// than what was read of it (truncated in place) — or the bytes before the point read changed (truncated and
+    /// written again past that point before the reader looked) — it is read again from its start, and a warning
+    /// is logged. A file not there yet is waited for (its directory must exist), with a warning.
     /// Several files are followed at once, their lines interleaving as they come (each file's own order is kept).
     ///
     /// The run ends only on a graceful shutdown (``ShutdownSignal``, SIGINT/SIGTERM in the CLI) or cancellation:
@@ -32,8 +34,8 @@ extension Pipeline where Output == Line {
     ///
     /// - Parameters:
     ///   - paths: Plain files. Standard input (`"-"`) and gzip files cannot be followed: the run fails with
-    ///     ``FileError/Code/notFollowable`` naming the input. A file missing at the start fails the run with
-    ///     ``FileError/Code/notFound``.
+    ///     ``FileError/Code/notFollowable`` naming the input. A file in a directory that does not exist fails the
+    ///     run with ``FileError/Code/notFound``.
     ///   - options: Chunk size and the longest line accepted.
     public static func lines(following paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
         .merge(paths.map { self.lines(reading: [$0], options: options, follows: true) })

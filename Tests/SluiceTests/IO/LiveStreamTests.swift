@@ -216,6 +216,97 @@ struct FollowTests {
         #expect(report.stages.first { $0.name == "write" }?.recordsIn == 6)
     }
 
+    @Test func follow_ofAFileRewrittenPastThePointRead_readsItAgainFromItsStart() async throws {
+        // Written over in place, longer than before: its size never shrinks, so only the bytes before the point
+        // read tell the change (a truncation followed at once by an append looks the same).
+        let directory = TemporaryDirectory()
+        let log = directory.file("app.log")
+        try writeFile(log, Array("one\ntwo\n".utf8))
+        let output = try OutputPipe()
+        let waits = EventCounter()
+        let logs = LogCapture()
+        let shutdown = ShutdownSignal()
+        var options = LiveStreamTests.options(waits: waits)
+        options.shutdown = shutdown
+        options.logger = logs.logger()
+        let run = Task { try await Pipeline.lines(following: [log]).write(to: output.path).run(options) }
+        #expect(try await output.readLine() == "one")
+        #expect(try await output.readLine() == "two")
+        // A wait started after the lines went out: the reader is at the end of what it read.
+        await waits.wait(beyond: waits.value)
+        try await Shell.check("printf 'rewritten-from-its-start\\n' | dd of='\(log)' conv=notrunc status=none")
+        #expect(try await output.readLine() == "rewritten-from-its-start")
+        #expect(
+            logs.first("followed file truncated and written again past the point read: reading it again from its start")
+                != nil
+        )
+        shutdown.requestShutdown()
+        let report = try await run.value
+        #expect(report.interrupted)
+        #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
+    }
+
+    @Test func follow_ofAFileNotThereYet_waitsForIt() async throws {
+        let directory = TemporaryDirectory()
+        let log = directory.file("app.log")
+        let output = try OutputPipe()
+        let logs = LogCapture()
+        let shutdown = ShutdownSignal()
+        var options = LiveStreamTests.options()
+        options.shutdown = shutdown
+        options.logger = logs.logger()
+        let run = Task { try await Pipeline.lines(following: [log]).write(to: output.path).run(options) }
+        await logs.wait(for: .warning, containing: "waiting for it to appear")
+        try await Self.append("first\n", to: log)
+        #expect(try await output.readLine() == "first")
+        try await Self.append("second\n", to: log)
+        #expect(try await output.readLine() == "second")
+        shutdown.requestShutdown()
+        let report = try await run.value
+        #expect(report.interrupted)
+        #expect(report.stages.first { $0.name == "write" }?.recordsIn == 2)
+    }
+
+    @Test func follow_shutdownWhileWaitingForAFileToAppear_endsTheRun() async throws {
+        let directory = TemporaryDirectory()
+        let logs = LogCapture()
+        let shutdown = ShutdownSignal()
+        var options = LiveStreamTests.options()
+        options.shutdown = shutdown
+        options.logger = logs.logger()
+        let run = Task { try await Pipeline.lines(following: [directory.file("app.log")]).collect().run(options) }
+        await logs.wait(for: .warning, containing: "waiting for it to appear")
+        shutdown.requestShutdown()
+        let report = try await run.value
+        #expect(report.interrupted)
+        #expect(report.result.isEmpty)
+    }
+
+    @Test func follow_cancelledWhileWaitingForAFileToAppear_endsAtOnce() async throws {
+        let directory = TemporaryDirectory()
+        let logs = LogCapture()
+        var options = LiveStreamTests.options()
+        options.logger = logs.logger()
+        let run = Task { try await Pipeline.lines(following: [directory.file("app.log")]).drain().run(options) }
+        await logs.wait(for: .warning, containing: "waiting for it to appear")
+        run.cancel()
+        await #expect(throws: CancellationError.self) { try await run.value }
+    }
+
+    @Test func follow_inADirectoryThatDoesNotExist_failsNamingThePath() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("no-such-directory/app.log")
+        do {
+            _ = try await Pipeline.lines(following: [path]).drain().run()
+            Issue.record("following \(path) should fail")
+        } catch let error as PipelineError {
+            let underlying = try #require(error.underlying as? FileError)
+            #expect(underlying.code == .notFound)
+            #expect(underlying.path == path)
+            #expect("\(underlying)".contains("does not exist"))
+        }
+    }
+
     @Test func follow_ofSeveralFiles_interleavesThem() async throws {
         let directory = TemporaryDirectory()
         let (a, b) = (directory.file("a.log"), directory.file("b.log"))
