@@ -29,6 +29,8 @@ final class FileChunkReader {
     private let budget: ByteBudget?
     /// The library that inflates gzip input.
     private let inflate: InflateBackend
+    /// Follow as if the system had no inotify instance left (tests).
+    private let inotifyExhausted: Bool
     private var stopped = false
     private var nextPath = 0
     private var file: FileDescriptor?
@@ -63,8 +65,10 @@ final class FileChunkReader {
         follows: Bool = false,
         budget: ByteBudget? = nil,
         inflate: InflateBackend = .zlib,
+        inotifyExhausted: Bool = false,
         logger: Logger
     ) {
+        self.inotifyExhausted = inotifyExhausted
         self.paths = paths
         self.budget = budget
         self.inflate = inflate
@@ -201,8 +205,7 @@ final class FileChunkReader {
     /// look every ``FileFollower/pollInterval``). Returns `nil` if a shutdown came first.
     private func openWaitingToAppear(_ path: String) throws -> FileDescriptor? {
         if let file = try Self.openIfPresent(path) { return file }
-        let follower = try self.follower ?? FileFollower(path: path)
-        self.follower = follower
+        let follower = try self.follower ?? self.makeFollower(path)
         self.logger.warning("followed file not found: waiting for it to appear", metadata: ["path": "\(path)"])
         while true {
             switch try self.waiter.wait(for: follower.descriptor, path: path, timeout: FileFollower.pollInterval) {
@@ -227,12 +230,25 @@ final class FileChunkReader {
         do {
             self.isRegular = try file.status().isRegular
             if self.follows && self.follower == nil {
-                self.follower = try FileFollower(path: file.path)
+                _ = try self.makeFollower(file.path)
             }
         } catch {
             self.closeFile()
             throw error
         }
+    }
+
+    /// Starts watching the followed `path` (its directory's events; without them, a look every 250 ms).
+    private func makeFollower(_ path: String) throws(FileError) -> FileFollower {
+        let follower = try FileFollower(path: path, inotifyExhausted: self.inotifyExhausted)
+        self.follower = follower
+        if !follower.isWatching {
+            self.logger.warning(
+                "no inotify instance or watch left for this user: the followed file is looked at every 250 ms",
+                metadata: ["path": "\(path)"]
+            )
+        }
+        return follower
     }
 
     /// Sets up decoding once the first bytes tell the format.

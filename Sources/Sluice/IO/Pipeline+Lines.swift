@@ -47,6 +47,7 @@ extension Pipeline where Output == Line {
             let logger = graph.logger
             let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
             let budget = graph.bytesInFlight
+            let inotifyExhausted = graph.options.hooks.inotifyExhausted
             graph.addReaderBuffers(options)
             // Reads wait on pipes and followed files: the stage has an I/O thread of its own.
             graph.addProducingStage(recorder, into: edges, heldBatches: 1, placement: .io, drainsOnFailure: true) {
@@ -60,6 +61,7 @@ extension Pipeline where Output == Line {
                     follows: follows,
                     budget: budget,
                     inflate: (try? options.codec.inflater()) ?? .zlib,  // an impossible codec fails the run first
+                    inotifyExhausted: inotifyExhausted,
                     logger: logger
                 )
                 defer { reader.close() }

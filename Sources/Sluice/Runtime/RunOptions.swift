@@ -120,5 +120,7 @@ public struct RunOptions: Sendable {
         /// How long a reader waits for room while nothing is released before it reads on anyway (see
         /// ``ByteBudget/stallLimit``); shorter in tests.
         var byteBudgetStallLimit: Duration?
+        /// Follow files as if the system had no inotify instance left (the polling fallback, in tests).
+        var inotifyExhausted = false
     }
 }

@@ -177,7 +177,10 @@ struct FollowTests {
         try await Shell.check("printf '%s' '\(text)' >> '\(path)'")
     }
 
-    @Test func follow_readsAppends_rotations_andTruncations_untilShutdown() async throws {
+    /// With inotify's events, and without them (the system has no instance left: the file is looked at every
+    /// 250 ms, as `tail -F` reverts to polling).
+    @Test(arguments: [true, false])
+    func follow_readsAppends_rotations_andTruncations_untilShutdown(inotify: Bool) async throws {
         let directory = TemporaryDirectory()
         let log = directory.file("app.log")
         try writeFile(log, Array("one\ntwo\n".utf8))
@@ -188,6 +191,7 @@ struct FollowTests {
         var options = LiveStreamTests.options(waits: waits)
         options.shutdown = shutdown
         options.logger = logs.logger()
+        options.hooks.inotifyExhausted = !inotify
         let run = Task {
             try await Pipeline.lines(following: [log]).write(to: output.path).run(options)
         }
@@ -214,6 +218,8 @@ struct FollowTests {
         let report = try await run.value
         #expect(report.interrupted)
         #expect(report.stages.first { $0.name == "write" }?.recordsIn == 6)
+        // Without inotify, a warning says so.
+        #expect((logs.first("no inotify instance or watch left") != nil) == !inotify)
     }
 
     @Test func follow_ofAFileRewrittenPastThePointRead_readsItAgainFromItsStart() async throws {
@@ -246,7 +252,8 @@ struct FollowTests {
         #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
     }
 
-    @Test func follow_ofAFileNotThereYet_waitsForIt() async throws {
+    @Test(arguments: [true, false])
+    func follow_ofAFileNotThereYet_waitsForIt(inotify: Bool) async throws {
         let directory = TemporaryDirectory()
         let log = directory.file("app.log")
         let output = try OutputPipe()
@@ -255,6 +262,7 @@ struct FollowTests {
         var options = LiveStreamTests.options()
         options.shutdown = shutdown
         options.logger = logs.logger()
+        options.hooks.inotifyExhausted = !inotify
         let run = Task { try await Pipeline.lines(following: [log]).write(to: output.path).run(options) }
         await logs.wait(for: .warning, containing: "waiting for it to appear")
         try await Self.append("first\n", to: log)
