@@ -19,6 +19,8 @@ extern int pthread_getname_np(pthread_t thread, char *name, size_t length);
 extern int pipe2(int ends[2], int flags);
 // sys/socket.h, _GNU_SOURCE: accept, with the connection's flags (SOCK_CLOEXEC) set from the start.
 extern int accept4(int socket, struct sockaddr *address, socklen_t *length, int flags);
+// unistd.h, _GNU_SOURCE: lseek's whence for the next data of a sparse file (past a hole).
+#define SLUICE_SEEK_DATA 3
 #endif
 
 #endif

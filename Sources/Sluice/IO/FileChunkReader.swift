@@ -46,6 +46,8 @@ final class FileChunkReader {
     /// truncated and written again past that point before the reader looked is told by them, not by its size.
     private var lastRead: [UInt8] = []
     static let lastReadLength = 64
+    /// Set when a followed file was truncated, until data is read of it again: a hole at its start is skipped.
+    private var truncatedSinceRead = false
     /// Bytes read from the current file as stored, and decoded bytes handed out for it.
     private var storedOffset = 0
     private var decodedOffset = 0
@@ -110,7 +112,9 @@ final class FileChunkReader {
             if !self.isRegular, try self.waiter.wait(for: file.rawValue, path: file.path) == .shutdown {
                 return self.stop(file)
             }
+            if self.truncatedSinceRead { try self.skipHole(file) }
             let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
+            if !raw.isEmpty { self.truncatedSinceRead = false }
             if raw.isEmpty && self.isRegular && self.follower == nil {
                 try self.checkNotTruncated(file)
             }
@@ -316,8 +320,24 @@ final class FileChunkReader {
             self.storedOffset = 0
             self.decodedOffset = 0
             self.lastRead = []
+            self.truncatedSinceRead = true
             return ending
         }
+    }
+
+    /// Skips a hole where a truncated file is read again: a writer that does not append (no `O_APPEND`) goes on
+    /// writing at its old offset after the truncation (`logrotate`'s `copytruncate`), and the file is a hole up to
+    /// there — gigabytes of zeros that would be one line. Reading goes on at the first data (a file system block
+    /// boundary: a few zero bytes may still come before the writer's first line).
+    private func skipHole(_ file: FileDescriptor) throws(FileError) {
+        guard let data = file.nextData(from: self.storedOffset), data > self.storedOffset else { return }
+        self.logger.warning(
+            "followed file truncated, then written past its start: skipping the hole before its data",
+            metadata: ["path": "\(file.path)", "from": "\(self.storedOffset)", "to": "\(data)"]
+        )
+        try file.seek(to: data)
+        self.storedOffset = data
+        self.decodedOffset = data
     }
 
     private static func openIfPresent(_ path: String) throws(FileError) -> FileDescriptor? {

@@ -91,6 +91,17 @@ struct FileDescriptor: Sendable {
         }
     }
 
+    /// The offset of the first data at or after `offset` (`lseek` `SEEK_DATA`): past a hole of a sparse file.
+    /// `nil` if there is none, or the file system cannot tell (then every byte counts as data).
+    func nextData(from offset: Int) -> Int? {
+        #if os(Linux)
+        let found = lseek(self.descriptor, off_t(offset), SLUICE_SEEK_DATA)
+        return found >= 0 ? Int(found) : nil
+        #else
+        return nil
+        #endif
+    }
+
     /// Opens `path` for writing, creating or truncating it; `"-"` is standard output.
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
     static func openForWriting(_ path: String) throws(FileError) -> FileDescriptor {

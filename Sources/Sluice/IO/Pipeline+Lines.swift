@@ -26,7 +26,8 @@ extension Pipeline where Output == Line {
     /// and create), the old file is read to its end, then the new one from its start; when a file becomes shorter
     /// than what was read of it (truncated in place) — or the bytes before the point read changed (truncated and
     /// written again past that point before the reader looked) — it is read again from its start, and a warning
-    /// is logged. A file not there yet is waited for (its directory must exist), with a warning.
+    /// is logged; a hole at its start (a writer that does not append goes on at its old offset) is skipped. A file
+    /// not there yet is waited for (its directory must exist), with a warning.
     /// Several files are followed at once, their lines interleaving as they come (each file's own order is kept).
     ///
     /// The run ends only on a graceful shutdown (``ShutdownSignal``, SIGINT/SIGTERM in the CLI) or cancellation:

@@ -252,6 +252,35 @@ struct FollowTests {
         #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
     }
 
+    @Test func follow_ofAFileTruncatedThenWrittenPastItsStart_skipsTheHole() async throws {
+        // logrotate's copytruncate with a writer that does not append: after the truncation it writes at its old
+        // offset, and the file is a hole up to there. Whether the reader sees the truncation or only the result,
+        // it goes on at the data, not through a megabyte of zeros.
+        let directory = TemporaryDirectory()
+        let log = directory.file("app.log")
+        try writeFile(log, Array("one\ntwo\n".utf8))
+        let output = try OutputPipe()
+        let waits = EventCounter()
+        let logs = LogCapture()
+        let shutdown = ShutdownSignal()
+        var options = LiveStreamTests.options(waits: waits)
+        options.shutdown = shutdown
+        options.logger = logs.logger()
+        let run = Task { try await Pipeline.lines(following: [log]).write(to: output.path).run(options) }
+        #expect(try await output.readLine() == "one")
+        #expect(try await output.readLine() == "two")
+        await waits.wait(beyond: waits.value)
+        try await Shell.check(
+            "truncate -s 0 '\(log)' && printf 'late\\n' | dd of='\(log)' bs=1 seek=1048576 conv=notrunc status=none"
+        )
+        #expect(try await output.readLine() == "late")
+        #expect(logs.first("followed file truncated, then written past its start: skipping the hole") != nil)
+        shutdown.requestShutdown()
+        let report = try await run.value
+        #expect(report.interrupted)
+        #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
+    }
+
     @Test(arguments: [true, false])
     func follow_ofAFileNotThereYet_waitsForIt(inotify: Bool) async throws {
         let directory = TemporaryDirectory()
