@@ -48,6 +48,9 @@ final class FileChunkReader {
     static let lastReadLength = 64
     /// Set when a followed file was truncated, until data is read of it again: a hole at its start is skipped.
     private var truncatedSinceRead = false
+    /// Set when such a hole was skipped, until a byte other than zero is read: the zeros before the writer's first
+    /// byte in the file system block where the data starts are the hole's too.
+    private var dropsHoleZeros = false
     /// Bytes read from the current file as stored, and decoded bytes handed out for it.
     private var storedOffset = 0
     private var decodedOffset = 0
@@ -113,8 +116,16 @@ final class FileChunkReader {
                 return self.stop(file)
             }
             if self.truncatedSinceRead { try self.skipHole(file) }
-            let raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
+            var raw = try file.read(upTo: self.chunkSize, offset: self.storedOffset)
             if !raw.isEmpty { self.truncatedSinceRead = false }
+            if self.dropsHoleZeros && !raw.isEmpty {
+                let zeros = raw.prefix { $0 == 0 }.count
+                self.storedOffset += zeros
+                self.decodedOffset += zeros
+                raw.removeFirst(zeros)
+                if raw.isEmpty { continue }  // zeros only so far: read on
+                self.dropsHoleZeros = false
+            }
             if raw.isEmpty && self.isRegular && self.follower == nil {
                 try self.checkNotTruncated(file)
             }
@@ -231,6 +242,8 @@ final class FileChunkReader {
         self.storedOffset = 0
         self.decodedOffset = 0
         self.lastRead = []
+        self.truncatedSinceRead = false
+        self.dropsHoleZeros = false
         do {
             self.isRegular = try file.status().isRegular
             if self.follows && self.follower == nil {
@@ -327,8 +340,8 @@ final class FileChunkReader {
 
     /// Skips a hole where a truncated file is read again: a writer that does not append (no `O_APPEND`) goes on
     /// writing at its old offset after the truncation (`logrotate`'s `copytruncate`), and the file is a hole up to
-    /// there — gigabytes of zeros that would be one line. Reading goes on at the first data (a file system block
-    /// boundary: a few zero bytes may still come before the writer's first line).
+    /// there — gigabytes of zeros that would be one line. Reading goes on at the first data, past the zeros before
+    /// the writer's first byte in its file system block.
     private func skipHole(_ file: FileDescriptor) throws(FileError) {
         guard let data = file.nextData(from: self.storedOffset), data > self.storedOffset else { return }
         self.logger.warning(
@@ -338,6 +351,7 @@ final class FileChunkReader {
         try file.seek(to: data)
         self.storedOffset = data
         self.decodedOffset = data
+        self.dropsHoleZeros = true
     }
 
     private static func openIfPresent(_ path: String) throws(FileError) -> FileDescriptor? {
