@@ -91,8 +91,8 @@ struct FileDescriptor: Sendable {
         }
     }
 
-    /// The offset of the first data at or after `offset` (`lseek` `SEEK_DATA`): past a hole of a sparse file.
-    /// `nil` if there is none, or the file system cannot tell (then every byte counts as data).
+    /// The offset of the first data at or after `offset` (`lseek` `SEEK_DATA`): past a hole of a sparse file. The
+    /// file's offset moves there too. `nil` (the offset unchanged) if there is none at or after `offset`.
     func nextData(from offset: Int) -> Int? {
         #if os(Linux)
         let found = lseek(self.descriptor, off_t(offset), SLUICE_SEEK_DATA)
