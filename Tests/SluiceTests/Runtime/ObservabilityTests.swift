@@ -19,9 +19,10 @@ final class LogCapture: Sendable {
 
     var all: [Entry] { self.entries.withLock { $0 } }
 
-    /// Returns once a message at `level` whose text contains `text` was logged.
+    /// Returns once a message at `level` whose text contains `text` was logged, or the task is cancelled (a test
+    /// past its time limit: a cancelled wait returns at once, so looping on it would spin).
     func wait(for level: Logger.Level, containing text: String) async {
-        while true {
+        while !Task.isCancelled {
             let seen = self.appended.value
             if self.all.contains(where: { $0.level == level && $0.message.contains(text) }) { return }
             await self.appended.wait(beyond: seen)

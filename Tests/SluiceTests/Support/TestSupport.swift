@@ -23,9 +23,10 @@ final class EventCounter: Sendable {
         self.continuation.yield(now)
     }
 
-    /// Returns once the count exceeds `seen`.
+    /// Returns once the count exceeds `seen`, or the task is cancelled (a test past its time limit).
     ///
-    /// - Important: Only one task may wait at a time.
+    /// - Important: Only one task may wait at a time. A loop around it must stop on `Task.isCancelled`: a cancelled
+    ///   wait returns at once.
     func wait(beyond seen: Int) async {
         if self.value > seen { return }
         for await now in self.stream where now > seen {
