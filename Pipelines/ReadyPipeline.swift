@@ -110,6 +110,12 @@ extension ReadyPipeline {
         _ = try Options.parse(arguments)
     }
 
+    /// The message of an error ``validateArguments(_:)`` threw, without the usage of its options' type (whose
+    /// name is not a command).
+    public static func message(forArgumentError error: any Error) -> String {
+        Options.message(for: error)
+    }
+
     /// Combines the units' output lines with its own options parsed from `arguments` (see
     /// ``combine(_:options:)``).
     public static func combine(_ invocation: Invocation, arguments: [String]) async throws {

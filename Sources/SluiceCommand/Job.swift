@@ -101,7 +101,14 @@ struct Job: AsyncParsableCommand {
                 guard inputs.allSatisfy({ !$0.hasPrefix("-") || $0 == "-" }) else { continue }
                 if (try? pipeline.validateArguments(options)) != nil { return (options, inputs) }
             }
-            _ = try pipeline.validateArguments(rest)  // throws the parser's own message
+            do {
+                try pipeline.validateArguments(rest)
+            } catch {
+                throw ValidationError(
+                    "\(pipeline.name): \(pipeline.message(forArgumentError: error)) (a job takes the pipeline's own "
+                        + "options, see `sluice describe \(pipeline.name)`, then its input files)"
+                )
+            }
             return (rest, [])
         }
 

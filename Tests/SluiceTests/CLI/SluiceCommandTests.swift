@@ -1,3 +1,4 @@
+import ArgumentParser
 import Pipelines
 import Sluice
 import Testing
@@ -32,6 +33,22 @@ struct SluiceCommandTests {
     @Test func twoPipelinesWithOneName_areRefused_namingBoth() throws {
         let problem = try #require(SluiceCommand.problem(with: PipelineRegistry.all + [AnotherCat.self]))
         #expect(problem.contains("Cat and AnotherCat are both named 'cat'"), "\(problem)")
+    }
+
+    @Test func aJobWithOptionsItsPipelineDoesNotTake_isAUsageError_namingThePipeline() throws {
+        let (arguments, inputs) = try Job.Submit.split(["--pattern", "GET", "a.gz", "b.gz"], for: Grep.self)
+        #expect(arguments == ["--pattern", "GET"])
+        #expect(inputs == ["a.gz", "b.gz"])
+        // A run's own options (--follow, --stats-json, -o) are the worker's business, not a job's.
+        for option in ["-F", "--stats-json", "-o"] {
+            do {
+                _ = try Job.Submit.split([option, "x", "a.gz"], for: Cat.self)
+                Issue.record("\(option) should be refused")
+            } catch let error as ValidationError {
+                #expect(error.message.hasPrefix("cat: Unknown option '\(option)'"), "\(error.message)")
+                #expect(error.message.contains("sluice describe cat"), "\(error.message)")
+            }
+        }
     }
 
     @Test func aPipelineNamedLikeACommand_isRefused() throws {
