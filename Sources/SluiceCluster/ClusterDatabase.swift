@@ -118,10 +118,17 @@ public final class ClusterDatabase: Sendable {
     }
 
     /// What went wrong, said in full: postgres-nio's errors describe themselves only as "Generic description to
-    /// prevent accidental leakage of sensitive data"; their reflection names the connection error or the server's
-    /// message and SQLSTATE.
-    static func describe(_ error: any Error) -> String {
-        error is PSQLError ? String(reflecting: error) : "\(error)"
+    /// prevent accidental leakage of sensitive data". The server's message and SQLSTATE, or why the connection
+    /// failed; otherwise the error's reflection.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let server = error.serverInfo, let message = server[.message] {
+            return "the database answered: \(message)" + (server[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+        }
+        if error.code == .connectionError, let underlying = error.underlying {
+            return "cannot connect to the database: \(underlying)"
+        }
+        return String(reflecting: error)
     }
 
     /// The result of `operation`, or ``ClusterError/databaseTimeout(_:)`` once `timeout` passes. The operation runs

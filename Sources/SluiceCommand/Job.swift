@@ -64,6 +64,15 @@ struct Job: AsyncParsableCommand {
                 all += try await CommonRunOptions.paths(listedIn: list).map(Self.absolute)
             }
             guard !all.isEmpty else { throw ValidationError("no input files") }
+            // Workers read the inputs, on machines of their own; here is only a hint that one may be misspelt.
+            let unreadable = all.filter { access($0, R_OK) != 0 }
+            if !unreadable.isEmpty {
+                let named = unreadable.prefix(3).joined(separator: ", ") + (unreadable.count > 3 ? ", …" : "")
+                CommonRunOptions.writeStandardError(
+                    "sluice: warning: \(unreadable.count) of \(all.count) inputs cannot be read here (\(named)); "
+                        + "their units fail unless the workers can read them at that path\n"
+                )
+            }
             if case .unsupported(let reason) = pipeline.resultMerge {
                 CommonRunOptions.writeStandardError("sluice: note: \(reason): `job merge` will refuse this job\n")
             }
@@ -360,7 +369,7 @@ enum JobCommand {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            CommonRunOptions.printError("\(String(reflecting: error))")
+            CommonRunOptions.printError(ClusterDatabase.describe(error))
             throw ExitCode.failure
         }
     }

@@ -149,6 +149,26 @@ struct ClusterEndToEndTests {
         )
     }
 
+    @Test func submittingAnInputThatCannotBeRead_warnsButSubmits() async throws {
+        let server = try await TestPostgres.shared.get()
+        let database = try await server.makeDatabase("unreadable")
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("here.txt"), Array("x\n".utf8))
+        let errors = directory.file("submit.err")
+        #expect(
+            try await runSluice(
+                "job submit --db '\(database)' --job j --output-dir '\(directory.path)/out' wc "
+                    + "'\(directory.file("here.txt"))' '\(directory.file("missing.txt"))' 2> '\(errors)'"
+            ) == 0
+        )
+        let text = String(decoding: try readFile(errors), as: UTF8.self)
+        #expect(
+            text.contains("warning: 1 of 2 inputs cannot be read here (\(directory.file("missing.txt")))"),
+            "\(text)"
+        )
+        #expect(text.contains("2 units submitted"), "\(text)")
+    }
+
     @Test func aCorruptInput_failsAfterItsAttempts_whileTheOthersComplete() async throws {
         let server = try await TestPostgres.shared.get()
         let database = try await server.makeDatabase("corrupt")

@@ -330,9 +330,26 @@ struct ClusterStoreTests {
             }
         }
         let description = ClusterDatabase.describe(try #require(error))
+        #expect(description.hasPrefix("cannot connect to the database: "), "\(description)")
         #expect(description.contains("Connection refused"), "\(description)")
         #expect(!description.contains("Generic description"))
         #expect(ClusterDatabase.describe(ClusterError.unknownJob("x")) == "no job named 'x'")
+    }
+
+    @Test func aServersRefusal_isDescribedByItsMessageAndSQLState() async throws {
+        let server = try await TestPostgres.shared.get()
+        let url = try await server.makeDatabase("refusal")
+        let missing = String(url[..<url.lastIndex(of: "/")!]) + "/no_such_database"
+        let error = await #expect(throws: (any Error).self) {
+            try await ClusterDatabase.with(url: missing) { database in
+                try await ClusterStore(database: database).hasWork(job: nil)
+            }
+        }
+        let description = ClusterDatabase.describe(try #require(error))
+        #expect(
+            description == "the database answered: database \"no_such_database\" does not exist (SQLSTATE 3D000)",
+            "\(description)"
+        )
     }
 
     @Test func databaseURLs_parse_andBadOnesSaySo() throws {
