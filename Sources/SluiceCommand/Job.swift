@@ -54,10 +54,20 @@ struct Job: AsyncParsableCommand {
         )
         var rest: [String] = []
 
-        func run() async throws {
+        /// The pipeline and its own options are checked while parsing: a mistake is shown with this command's usage.
+        func validate() throws {
+            _ = try Self.split(self.rest, for: try self.readyPipeline())
+        }
+
+        func readyPipeline() throws -> any ReadyPipeline.Type {
             guard let pipeline = PipelineCatalog.named(self.pipeline) else {
                 throw ValidationError(unknownPipelineMessage(self.pipeline))
             }
+            return pipeline
+        }
+
+        func run() async throws {
+            let pipeline = try self.readyPipeline()
             let (arguments, inputs) = try Self.split(self.rest, for: pipeline)
             var all = try inputs.map(Self.absolute)
             if let list = self.filesFrom {
