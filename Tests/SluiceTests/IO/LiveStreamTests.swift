@@ -222,9 +222,9 @@ struct FollowTests {
         #expect((logs.first("no inotify instance or watch left") != nil) == !inotify)
     }
 
-    @Test func follow_ofAFileRewrittenPastThePointRead_readsItAgainFromItsStart() async throws {
-        // Written over in place, longer than before: its size never shrinks, so only the bytes before the point
-        // read tell the change (a truncation followed at once by an append looks the same).
+    /// Follows a file of two lines; once both are out and the reader waits at their end, runs `change` (a shell
+    /// command on the file, `$LOG`) and expects `line` next and a warning starting with `warning`; then shuts down.
+    static func followTwoLines(thenRun change: String, expecting line: String, warning: String) async throws {
         let directory = TemporaryDirectory()
         let log = directory.file("app.log")
         try writeFile(log, Array("one\ntwo\n".utf8))
@@ -240,45 +240,35 @@ struct FollowTests {
         #expect(try await output.readLine() == "two")
         // A wait started after the lines went out: the reader is at the end of what it read.
         await waits.wait(beyond: waits.value)
-        try await Shell.check("printf 'rewritten-from-its-start\\n' | dd of='\(log)' conv=notrunc status=none")
-        #expect(try await output.readLine() == "rewritten-from-its-start")
-        #expect(
-            logs.first("followed file truncated and written again past the point read: reading it again from its start")
-                != nil
-        )
+        try await Shell.check("LOG='\(log)'; \(change)")
+        #expect(try await output.readLine() == line)
+        #expect(logs.first(warning) != nil)
         shutdown.requestShutdown()
         let report = try await run.value
         #expect(report.interrupted)
         #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
     }
 
+    @Test func follow_ofAFileRewrittenPastThePointRead_readsItAgainFromItsStart() async throws {
+        // Written over in place, longer than before: its size never shrinks, so only the bytes before the point
+        // read tell the change (a truncation followed at once by an append looks the same).
+        try await Self.followTwoLines(
+            thenRun: "printf 'rewritten-from-its-start\\n' | dd of=\"$LOG\" conv=notrunc status=none",
+            expecting: "rewritten-from-its-start",
+            warning: "followed file truncated and written again past the point read: reading it again from its start"
+        )
+    }
+
     @Test func follow_ofAFileTruncatedThenWrittenPastItsStart_skipsTheHole() async throws {
         // logrotate's copytruncate with a writer that does not append: after the truncation it writes at its old
         // offset, and the file is a hole up to there. Whether the reader sees the truncation or only the result,
         // it goes on at the data, not through a megabyte of zeros.
-        let directory = TemporaryDirectory()
-        let log = directory.file("app.log")
-        try writeFile(log, Array("one\ntwo\n".utf8))
-        let output = try OutputPipe()
-        let waits = EventCounter()
-        let logs = LogCapture()
-        let shutdown = ShutdownSignal()
-        var options = LiveStreamTests.options(waits: waits)
-        options.shutdown = shutdown
-        options.logger = logs.logger()
-        let run = Task { try await Pipeline.lines(following: [log]).write(to: output.path).run(options) }
-        #expect(try await output.readLine() == "one")
-        #expect(try await output.readLine() == "two")
-        await waits.wait(beyond: waits.value)
-        try await Shell.check(
-            "truncate -s 0 '\(log)' && printf 'late\\n' | dd of='\(log)' bs=1 seek=1048676 conv=notrunc status=none"
+        try await Self.followTwoLines(
+            thenRun:
+                "truncate -s 0 \"$LOG\" && printf 'late\\n' | dd of=\"$LOG\" bs=1 seek=1048676 conv=notrunc status=none",
+            expecting: "late",
+            warning: "followed file truncated, then written past its start: skipping the hole"
         )
-        #expect(try await output.readLine() == "late")
-        #expect(logs.first("followed file truncated, then written past its start: skipping the hole") != nil)
-        shutdown.requestShutdown()
-        let report = try await run.value
-        #expect(report.interrupted)
-        #expect(report.stages.first { $0.name == "write" }?.recordsIn == 3)
     }
 
     @Test(arguments: [true, false])
