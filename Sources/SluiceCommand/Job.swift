@@ -112,13 +112,14 @@ struct Job: AsyncParsableCommand {
             _ rest: [String],
             for pipeline: any ReadyPipeline.Type
         ) throws -> (arguments: [String], inputs: [String]) {
-            // The inputs are the trailing arguments the pipeline's options do not take: try the longest option
-            // prefix its parser accepts.
-            for cut in stride(from: rest.count, through: 0, by: -1) {
+            // The inputs are the trailing arguments the pipeline's options do not take. None starts with "-", so the
+            // options reach at least past the last argument that does; from there, the first prefix the parser
+            // accepts (a ready pipeline's options are all named: there is one). Tried from the longest prefix
+            // down, thousands of inputs cost as many parses of thousands of arguments (seconds).
+            let lastOption = rest.lastIndex { $0.hasPrefix("-") && $0 != "-" }
+            for cut in (lastOption.map { $0 + 1 } ?? 0)...rest.count {
                 let options = Array(rest[..<cut])
-                let inputs = Array(rest[cut...])
-                guard inputs.allSatisfy({ !$0.hasPrefix("-") || $0 == "-" }) else { continue }
-                if (try? pipeline.validateArguments(options)) != nil { return (options, inputs) }
+                if (try? pipeline.validateArguments(options)) != nil { return (options, Array(rest[cut...])) }
             }
             do {
                 try pipeline.validateArguments(rest)
