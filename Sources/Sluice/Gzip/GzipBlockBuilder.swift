@@ -19,6 +19,8 @@ struct GzipBlockBuilder {
 
     /// Whether each block carries the 32 KiB before it as its dictionary (not for independent gzip members).
     private let dictionaries: Bool
+    /// The lines added through ``add(_:into:)``, for the run report.
+    var lineCount = 0
 
     init(size: Int, dictionaries: Bool = true, budget: ByteBudget? = nil) {
         self.size = size

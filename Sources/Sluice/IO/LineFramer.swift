@@ -175,7 +175,7 @@ struct LineFramer {
     /// The position of the first `\n` in `base[from..<to]`. Lines are often short, so the first 16 bytes are
     /// checked a word at a time, before the call to `memchr` that long lines need.
     @inline(__always)
-    private static func newline(in base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+    static func newline(in base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
         var index = from
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
@@ -202,11 +202,16 @@ struct LineFramer {
 
     private func check(length: Int, at offset: Int, in path: String) throws(FileError) {
         guard length > self.maxRecordBytes else { return }
-        throw FileError(
+        throw Self.tooLong(limit: self.maxRecordBytes, at: offset, in: path)
+    }
+
+    /// The error for a line longer than `limit`, starting at `offset` in the file's decoded data.
+    static func tooLong(limit: Int, at offset: Int, in path: String) -> FileError {
+        FileError(
             code: .recordTooLong,
             path: path,
             offset: offset,
-            detail: "a line is longer than the maximum record size of \(self.maxRecordBytes) bytes"
+            detail: "a line is longer than the maximum record size of \(limit) bytes"
         )
     }
 }

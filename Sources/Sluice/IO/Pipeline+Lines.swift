@@ -39,11 +39,59 @@ extension Pipeline where Output == Line {
     ///     run with ``FileError/Code/notFound``.
     ///   - options: Chunk size and the longest line accepted.
     public static func lines(following paths: [String], options: ReadOptions = ReadOptions()) -> Pipeline<Line> {
-        .merge(paths.map { self.lines(reading: [$0], options: options, follows: true) })
+        let followed = paths.map { self.lines(reading: [$0], options: options, follows: true) }
+        return followed.count == 1 ? followed[0] : .merge(followed)
     }
 
     private static func lines(reading inputs: [String], options: ReadOptions, follows: Bool) -> Pipeline<Line> {
-        let chunks = Pipeline<ByteChunk> { graph, edges in
+        let chunks = self.chunks(reading: inputs, options: options, follows: follows)
+        let framed: Pipeline<Line> = chunks.through(
+            kind: "lines",
+            name: "lines",
+            heldBatches: 2,
+            placement: .compute,
+            drainsOnFailure: true,
+            inputCapacity: options.readAhead
+        ) { graph, _ in
+            let budget = graph.bytesInFlight
+            return { input, output in
+                var framer = LineFramer(
+                    maxRecordBytes: options.maxRecordBytes,
+                    limits: output.batchLimits,
+                    budget: budget
+                )
+                var iterator = input.makeAsyncIterator()
+                while let batch = try await iterator.next() {
+                    var failure: (any Error)?
+                    do {
+                        for chunk in batch {
+                            try framer.frame(chunk)
+                        }
+                    } catch {
+                        // The lines before the bad one go on first. ("-" is standard input here.)
+                        failure = (error as? FileError)?.about(.input) ?? error
+                    }
+                    // Cut at the limits already: sent as they are, the last one releasing the input.
+                    let ready = framer.takeBatches()
+                    for (index, lines) in ready.enumerated() {
+                        let last = index == ready.count - 1
+                        try await output.send(
+                            Batch(columns: lines),
+                            releasing: last ? iterator.takeHeld() : 0,
+                            cut: true
+                        )
+                    }
+                    if ready.isEmpty { try await output.send(Batch([]), releasing: iterator.takeHeld()) }
+                    if let failure { throw failure }
+                }
+            }
+        }
+        return Pipeline(framing: FramedBytes(chunks: chunks, options: options), attach: framed.attach)
+    }
+
+    /// The decoded bytes of the files at `inputs`, one after the other: the `read` stage.
+    private static func chunks(reading inputs: [String], options: ReadOptions, follows: Bool) -> Pipeline<ByteChunk> {
+        Pipeline<ByteChunk> { graph, edges in
             let recorder = graph.makeRecorder(kind: StageReport.readKind, name: "read")
             let logger = graph.logger
             let onWait = graph.options.hooks.onInputWait.map { hook in { @Sendable in hook(recorder.name) } }
@@ -84,47 +132,6 @@ extension Pipeline where Output == Line {
                         // One batch per read: slow input (a pipe) is passed on as it arrives.
                         try await output.send(Batch(chunks))
                     }
-                }
-            }
-        }
-        return chunks.through(
-            kind: "lines",
-            name: "lines",
-            heldBatches: 2,
-            placement: .compute,
-            drainsOnFailure: true,
-            inputCapacity: options.readAhead
-        ) { graph, _ in
-            let budget = graph.bytesInFlight
-            return { input, output in
-                var framer = LineFramer(
-                    maxRecordBytes: options.maxRecordBytes,
-                    limits: output.batchLimits,
-                    budget: budget
-                )
-                var iterator = input.makeAsyncIterator()
-                while let batch = try await iterator.next() {
-                    var failure: (any Error)?
-                    do {
-                        for chunk in batch {
-                            try framer.frame(chunk)
-                        }
-                    } catch {
-                        // The lines before the bad one go on first. ("-" is standard input here.)
-                        failure = (error as? FileError)?.about(.input) ?? error
-                    }
-                    // Cut at the limits already: sent as they are, the last one releasing the input.
-                    let ready = framer.takeBatches()
-                    for (index, lines) in ready.enumerated() {
-                        let last = index == ready.count - 1
-                        try await output.send(
-                            Batch(columns: lines),
-                            releasing: last ? iterator.takeHeld() : 0,
-                            cut: true
-                        )
-                    }
-                    if ready.isEmpty { try await output.send(Batch([]), releasing: iterator.takeHeld()) }
-                    if let failure { throw failure }
                 }
             }
         }

@@ -17,8 +17,33 @@ public struct Pipeline<Output: Sendable>: Sendable {
     /// Adds this pipeline's stages to `graph`, sending the final records into `edges`.
     let attach: @Sendable (PipelineGraph, [OutputEdge<Output>]) -> Void
 
+    /// For a file reader's lines and nothing after them (``lines(from:options:)-swift.type.method``): the bytes
+    /// read and how to frame them, so that a writer that takes the lines unchanged can frame them itself, in one
+    /// stage, without a record per line in between. Any stage added drops it.
+    let framedBytes: FramedBytes?
+
     init(attach: @escaping @Sendable (PipelineGraph, [OutputEdge<Output>]) -> Void) {
         self.attach = attach
+        self.framedBytes = nil
+    }
+
+    init(
+        framing bytes: FramedBytes,
+        attach: @escaping @Sendable (PipelineGraph, [OutputEdge<Output>]) -> Void
+    ) {
+        self.attach = attach
+        self.framedBytes = bytes
+    }
+}
+
+/// The decoded bytes of files, and the options to frame them into lines with (see ``Pipeline/framedBytes``).
+final class FramedBytes: Sendable {
+    let chunks: Pipeline<ByteChunk>
+    let options: ReadOptions
+
+    init(chunks: Pipeline<ByteChunk>, options: ReadOptions) {
+        self.chunks = chunks
+        self.options = options
     }
 }
 

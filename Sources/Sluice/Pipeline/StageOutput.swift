@@ -328,12 +328,18 @@ public final class StageOutput<Record: Sendable> {
     /// Stages that turn one input batch into one output batch release the input before they wait on the output,
     /// so each holds at most one batch at a time.
     ///
-    /// - Parameter cut: Whether the caller cut the batch within the limits already (it is not measured again).
+    /// - Parameters:
+    ///   - cut: Whether the caller cut the batch within the limits already (it is not measured again).
+    ///   - records: How many records the run report counts the batch as, if not its own count: a stage that
+    ///     sends what it made of many records (gzip blocks of lines) reports those.
     @usableFromInline
-    func send(_ batch: Batch<Record>, releasing released: Int, cut: Bool = false) async throws {
+    func send(_ batch: Batch<Record>, releasing released: Int, cut: Bool = false, records: Int? = nil) async throws {
         guard !batch.isEmpty else {
             self.flight.add(-released)
             return
+        }
+        if let records {
+            return try await self.deliver(batch, releasing: released, records: records)
         }
         if cut || (batch.count <= self.batchLimits.maxRecords && self.sizer.measure == nil) {
             return try await self.deliver(batch, releasing: released)
@@ -365,7 +371,7 @@ public final class StageOutput<Record: Sendable> {
         }
     }
 
-    private func deliver(_ batch: Batch<Record>, releasing released: Int) async throws {
+    private func deliver(_ batch: Batch<Record>, releasing released: Int, records: Int? = nil) async throws {
         let start = monotonicNanoseconds()
         self.recorder.beginWait()  // for room downstream, if a channel is full
         defer { self.recorder.endWait() }
@@ -391,7 +397,7 @@ public final class StageOutput<Record: Sendable> {
                 }
             }
         }
-        self.recorder.sent(batch.count, blocked: monotonicNanoseconds() &- start, suspended: suspended)
+        self.recorder.sent(records ?? batch.count, blocked: monotonicNanoseconds() &- start, suspended: suspended)
     }
 
     private func chunks(of batch: Batch<Record>) -> [Batch<Record>] {

@@ -3,6 +3,9 @@
 // Properties: the lines are exactly the input split on `\n` (a last line without one included), numbered from 1,
 // each batch within the limits; a line over the record limit is a `recordTooLong` error at that line's offset, after
 // every line before it.
+// The same for the framer that gathers lines straight into gzip blocks (a file's lines to gzip): the blocks hold the
+// lines each with its `\n`, every block but the last ends at the first line end at or past the block size, and it
+// fails at the same offset after the same lines.
 import FuzzSupport
 
 @testable import Sluice
@@ -86,7 +89,63 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         fuzzCheck(failure == nil, "framing failed: \(String(describing: failure))")
         fuzzCheck(lines.elementsEqual(expected.map(Array.init)), "\(lines.count) lines, expected \(expected.count)")
     }
+    checkBlocks(text: text, expected: expected, tooLong: tooLong, offsets: offsets, data: data)
     return 0
+}
+
+func checkBlocks(text: [UInt8], expected: [ArraySlice<UInt8>], tooLong: Int?, offsets: [Int], data: [UInt8]) {
+    let maxRecordBytes = Int(data[0] % 64) + 1
+    let blockSize = Int(data[1]) + 1
+    let cutEvery = Int(data[2] / 32) * 7 + 1
+    var framer = LineBlockFramer(
+        maxRecordBytes: maxRecordBytes,
+        builder: GzipBlockBuilder(size: blockSize, dictionaries: false)
+    )
+    var blocks: [GzipBlock] = []
+    var failure: FileError?
+    var offset = 0
+    repeat {
+        let end = min(offset + cutEvery, text.count)
+        let chunk = ByteChunk(
+            buffer: LineBuffer(Array(text[offset..<end]), budget: nil),
+            path: "fuzz",
+            offset: offset,
+            endOfFile: end == text.count
+        )
+        do {
+            try framer.frame(chunk, into: &blocks)
+        } catch {
+            failure = error
+        }
+        offset = end
+    } while offset < text.count && failure == nil
+    let complete = blocks.count
+    if let last = framer.finish() { blocks.append(last) }
+
+    let written = expected.prefix(tooLong ?? expected.count)
+    let lines = framer.lineCount
+    fuzzCheck(lines == written.count, "the block framer counted \(lines) lines, expected \(written.count)")
+    fuzzCheck(
+        blocks.flatMap(\.data) == written.flatMap { Array($0) + [0x0A] },
+        "the blocks do not hold the \(written.count) lines"
+    )
+    for (index, block) in blocks.enumerated() {
+        fuzzCheck(block.data.last == 0x0A, "block \(index) does not end a line")
+        guard index < complete else { continue }
+        let lastLineStart = (block.data.dropLast().lastIndex(of: 0x0A) ?? -1) + 1
+        fuzzCheck(
+            block.data.count >= blockSize && lastLineStart < blockSize,
+            "block \(index) of \(block.data.count) bytes is not cut at the first line end past \(blockSize)"
+        )
+    }
+    if let tooLong {
+        fuzzCheck(
+            failure?.code == .recordTooLong && failure?.offset == offsets[tooLong],
+            "the block framer: too long at \(offsets[tooLong]), gave \(String(describing: failure))"
+        )
+    } else {
+        fuzzCheck(failure == nil, "the block framer failed: \(String(describing: failure))")
+    }
 }
 
 runFuzzer { fuzz($0, $1) }
