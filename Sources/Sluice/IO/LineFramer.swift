@@ -101,9 +101,13 @@ struct LineFramer {
                 start = end + 1
             }
             // The lines inside the chunk: the hot loop. The chunk's buffer joins the current batch with its first
-            // line there, and again after each cut.
+            // line there, and again after each cut. A scan's slots are written to room of their own, unchecked, and
+            // added to the batch at once (before a cut, and after the scan).
             var bufferIndex: Int32 = -1
             let offsets = self.newlines.offsets
+            let scratch = self.newlines.slots
+            var pending = 0
+            var records = self.current.slots.count  // in the current batch, pending slots included
             var scanned = start
             while scanned < count {
                 var next = 0
@@ -120,22 +124,33 @@ struct LineFramer {
                     let end = Int(offsets[index])
                     let length = end - start
                     if length > self.maxRecordBytes {
+                        self.current.slots.append(contentsOf: UnsafeBufferPointer(start: scratch, count: pending))
+                        pending = 0
                         try self.check(length: length, at: chunk.offset + start, in: chunk.path)
                     }
-                    if self.isFull(adding: length) {
+                    if records == self.limits.maxRecords
+                        || (self.currentBytes + length > self.limits.maxBytes && records > 0)
+                    {
+                        self.current.slots.append(contentsOf: UnsafeBufferPointer(start: scratch, count: pending))
+                        pending = 0
                         self.cutBatch()
                         bufferIndex = -1
+                        records = 0
                     }
                     if bufferIndex < 0 {
                         bufferIndex = self.current.add(chunk.buffer)
                     }
-                    self.current.slots.append(
-                        LineSlot(start: start, end: end, number: number, buffer: bufferIndex, source: source)
+                    (scratch + pending).initialize(
+                        to: LineSlot(start: start, end: end, number: number, buffer: bufferIndex, source: source)
                     )
+                    pending += 1
+                    records += 1
                     self.currentBytes += length
                     number += 1
                     start = end + 1
                 }
+                self.current.slots.append(contentsOf: UnsafeBufferPointer(start: scratch, count: pending))
+                pending = 0
             }
         }
         if start < count {
@@ -221,12 +236,16 @@ struct LineFramer {
 final class NewlineOffsets: @unchecked Sendable {
     static let capacity = 1024
     let offsets: UnsafeMutablePointer<UInt32>
+    /// Room for the slots of the lines one scan finds, before they join a batch.
+    let slots: UnsafeMutablePointer<LineSlot>
 
     init() {
         self.offsets = .allocate(capacity: Self.capacity)
+        self.slots = .allocate(capacity: Self.capacity)
     }
 
     deinit {
         self.offsets.deallocate()
+        self.slots.deallocate()
     }
 }
