@@ -200,7 +200,7 @@ extension Pipeline where Output == Line {
         invert: Bool = false
     ) -> Pipeline<Line> {
         let needle = Array(needle)
-        return self.batchwise(kind: "filter", name: name, placement: placement) { batch, done in
+        return self.batchwise(kind: "filter", name: name, placement: placement, subsets: true) { batch, done in
             done = batch.count  // a match cannot fail
             return needle.withUnsafeBytes { needle in
                 switch batch.storage {

@@ -54,7 +54,7 @@ extension Pipeline {
                 if try isIncluded(record) { output.append(record) }
             }
         }
-        return self.batchwise(kind: "filter", name: name, placement: placement) { batch, done in
+        return self.batchwise(kind: "filter", name: name, placement: placement, subsets: true) { batch, done in
             try batch.filtered { record in
                 let keep = try isIncluded(record)
                 done += 1
@@ -241,11 +241,15 @@ extension Pipeline {
     /// `transform` counts the records it is done with in its second argument, so an error names the record it came
     /// from (a counter in a register: nothing per record beyond it). The input is released before the output is
     /// sent, so the stage holds one batch at a time.
+    ///
+    /// - Parameter subsets: Whether each batch `transform` returns holds some of its input's records (a filter): within
+    ///   the run's batch limits as its input was, it is not measured against them again.
     @usableFromInline
     func batchwise<Next: Sendable>(
         kind: String,
         name: String?,
         placement: Placement,
+        subsets: Bool = false,
         _ transform: @escaping @Sendable (Batch<Output>, inout Int) throws -> Batch<Next>
     ) -> Pipeline<Next> {
         self.through(kind: kind, name: name, heldBatches: 1, placement: placement) { input, output in
@@ -260,7 +264,7 @@ extension Pipeline {
                     throw RecordFailure(index: seen + done, underlying: error, record: batch.record(at: done))
                 }
                 seen += batch.count
-                try await output.send(next, releasing: iterator.takeHeld())
+                try await output.send(next, releasing: iterator.takeHeld(), cut: subsets)
             }
         }
     }
