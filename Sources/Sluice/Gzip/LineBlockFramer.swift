@@ -5,8 +5,8 @@ import CLineScan
 ///
 /// The same lines as ``LineFramer`` then ``GzipBlockBuilder`` give, and the same errors at the same offsets — a line
 /// over the record limit, a partial line where reading stopped — without a slot per line in between: the lines of a
-/// chunk go to the block builder as one run of bytes. Lines are many and often short (tens of bytes), so a slot
-/// written by one stage and read back by the next cost as much as a tenth of a whole level-6 compression.
+/// chunk go to the block builder as one run of bytes. Lines are many and often short (tens of bytes): a slot per line,
+/// written by one stage and read back by the next, cost ~3% of the CPU of `cat` to a level-6 `.gz`.
 struct LineBlockFramer {
     let maxRecordBytes: Int
     private var builder: GzipBlockBuilder

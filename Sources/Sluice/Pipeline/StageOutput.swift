@@ -331,7 +331,8 @@ public final class StageOutput<Record: Sendable> {
     /// - Parameters:
     ///   - cut: Whether the caller cut the batch within the limits already (it is not measured again).
     ///   - records: How many records the run report counts the batch as, if not its own count: a stage that
-    ///     sends what it made of many records (gzip blocks of lines) reports those.
+    ///     sends what it made of many records (gzip blocks of lines) reports those. Such a batch is sent as it is,
+    ///     not measured against the limits.
     @usableFromInline
     func send(_ batch: Batch<Record>, releasing released: Int, cut: Bool = false, records: Int? = nil) async throws {
         guard !batch.isEmpty else {
