@@ -1,5 +1,3 @@
-import CLineScan
-
 /// Frames decoded bytes into lines and gathers them straight into gzip blocks, for a file's lines written unchanged to
 /// a gzip file (`cat in -o out.gz`).
 ///
@@ -52,15 +50,7 @@ struct LineBlockFramer {
             let offsets = self.newlines.offsets
             var scanned = start
             scan: while scanned < count {
-                var next = 0
-                let found = sluice_find_newlines(
-                    base.assumingMemoryBound(to: UInt8.self),
-                    scanned,
-                    count,
-                    offsets,
-                    NewlineOffsets.capacity,
-                    &next
-                )
+                let (found, next) = self.newlines.scan(base, from: scanned, to: count)
                 scanned = next
                 for index in 0..<found {
                     let end = Int(offsets[index])

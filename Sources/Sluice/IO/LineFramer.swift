@@ -110,15 +110,7 @@ struct LineFramer {
             var records = self.current.slots.count  // in the current batch, pending slots included
             var scanned = start
             while scanned < count {
-                var next = 0
-                let found = sluice_find_newlines(
-                    base.assumingMemoryBound(to: UInt8.self),
-                    scanned,
-                    count,
-                    offsets,
-                    NewlineOffsets.capacity,
-                    &next
-                )
+                let (found, next) = self.newlines.scan(base, from: scanned, to: count)
                 scanned = next
                 for index in 0..<found {
                     let end = Int(offsets[index])
@@ -247,5 +239,21 @@ final class NewlineOffsets: @unchecked Sendable {
     deinit {
         self.offsets.deallocate()
         self.slots.deallocate()
+    }
+
+    /// Writes the offsets of the newlines in `base[from..<to]` to ``offsets`` (at most ``capacity`` of them);
+    /// returns how many, and the first byte not scanned (`to` unless the room filled up first).
+    @inline(__always)
+    func scan(_ base: UnsafeRawPointer, from: Int, to: Int) -> (found: Int, next: Int) {
+        var next = 0
+        let found = sluice_find_newlines(
+            base.assumingMemoryBound(to: UInt8.self),
+            from,
+            to,
+            self.offsets,
+            Self.capacity,
+            &next
+        )
+        return (found, next)
     }
 }

@@ -51,15 +51,7 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             }
         }
     }
-    var offset = 0
-    repeat {
-        let end = min(offset + cutEvery, text.count)
-        let chunk = ByteChunk(
-            buffer: LineBuffer(Array(text[offset..<end]), budget: nil),
-            path: "fuzz",
-            offset: offset,
-            endOfFile: end == text.count
-        )
+    for chunk in chunks(of: text, every: cutEvery) where failure == nil {
         do {
             try framer.frame(chunk)
         } catch let error as FileError {
@@ -68,8 +60,7 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             fuzzFailure("not a FileError: \(error)")
         }
         collect()
-        offset = end
-    } while offset < text.count && failure == nil
+    }
 
     if let tooLong {
         fuzzCheck(
@@ -103,22 +94,13 @@ func checkBlocks(text: [UInt8], expected: [ArraySlice<UInt8>], tooLong: Int?, of
     )
     var blocks: [GzipBlock] = []
     var failure: FileError?
-    var offset = 0
-    repeat {
-        let end = min(offset + cutEvery, text.count)
-        let chunk = ByteChunk(
-            buffer: LineBuffer(Array(text[offset..<end]), budget: nil),
-            path: "fuzz",
-            offset: offset,
-            endOfFile: end == text.count
-        )
+    for chunk in chunks(of: text, every: cutEvery) where failure == nil {
         do {
             try framer.frame(chunk, into: &blocks)
         } catch {
             failure = error
         }
-        offset = end
-    } while offset < text.count && failure == nil
+    }
     let complete = blocks.count
     if let last = framer.finish() { blocks.append(last) }
 
@@ -146,6 +128,26 @@ func checkBlocks(text: [UInt8], expected: [ArraySlice<UInt8>], tooLong: Int?, of
     } else {
         fuzzCheck(failure == nil, "the block framer failed: \(String(describing: failure))")
     }
+}
+
+/// `text` cut into chunks of `size` bytes (the last one shorter), as a reader hands them out; an empty text is one
+/// empty chunk at the end of the file.
+func chunks(of text: [UInt8], every size: Int) -> [ByteChunk] {
+    var chunks: [ByteChunk] = []
+    var offset = 0
+    repeat {
+        let end = min(offset + size, text.count)
+        chunks.append(
+            ByteChunk(
+                buffer: LineBuffer(Array(text[offset..<end]), budget: nil),
+                path: "fuzz",
+                offset: offset,
+                endOfFile: end == text.count
+            )
+        )
+        offset = end
+    } while offset < text.count
+    return chunks
 }
 
 runFuzzer { fuzz($0, $1) }
