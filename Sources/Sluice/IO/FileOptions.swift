@@ -72,7 +72,7 @@ public struct WriteOptions: Sendable, Hashable {
     /// an independent gzip member.
     public var gzipBlockSize: Int?
     /// The library that deflates gzip output. Default ``Codec/automatic``: ISA-L at levels 1–3, libdeflate at 4–9,
-    /// zlib at 0. ISA-L above level 3 is a ``ConfigurationError``.
+    /// zlib at 0. ISA-L above level 3 is a ``ConfigurationError`` when the output is gzip (a plain output has no level).
     public var codec: Codec
     /// How many blocks are compressed at once; defaults to the compute pool's thread count.
     public var compressionConcurrency: Int?
@@ -96,14 +96,16 @@ public struct WriteOptions: Sendable, Hashable {
         self.synchronize = synchronize
     }
 
-    func validate() throws(ConfigurationError) {
+    /// Checks the settings; the codec only against a gzip output's level (a plain file has none: a codec forced for
+    /// the inputs, as `--codec isal` does, leaves it be).
+    func validate(compressing: Bool) throws(ConfigurationError) {
         guard (0...9).contains(self.gzipLevel) else {
             throw ConfigurationError(setting: "gzipLevel", value: self.gzipLevel, requirement: "must be 0 to 9")
         }
         if let blockSize = self.gzipBlockSize {
             try ConfigurationError.requirePositive(blockSize, "gzipBlockSize")
         }
-        _ = try self.codec.deflater(level: self.gzipLevel)
+        if compressing { _ = try self.codec.deflater(level: self.gzipLevel) }
         if let concurrency = self.compressionConcurrency {
             try ConfigurationError.requirePositive(concurrency, "compressionConcurrency")
         }

@@ -15,7 +15,8 @@ extension Pipeline where Output == Line {
     ///   - options: Compression, level, and whether to `fsync`.
     public func write(to path: String, options: WriteOptions = WriteOptions()) -> RunnablePipeline<Void> {
         let written: RunnablePipeline<Void>
-        if options.compresses(path) {
+        let compresses = options.compresses(path)
+        if compresses {
             // An impossible codec fails the run in `validating` below; the reference backend stands in until then.
             let (backend, blockSize) = (try? options.deflateSettings()) ?? (.zlib, DeflateBackend.zlib.defaultBlockSize)
             let compressor = GzipBlockCompressor(level: Int32(options.gzipLevel), backend: backend)
@@ -37,7 +38,7 @@ extension Pipeline where Output == Line {
                 try await LineFileSink.write(input, to: path, synchronize: options.synchronize)
             }
         }
-        return written.validating { try options.validate() }
+        return written.validating { try options.validate(compressing: compresses) }
     }
 
     /// Cuts the lines, each with its `\n`, into blocks of at least `size` bytes ending at a line boundary.

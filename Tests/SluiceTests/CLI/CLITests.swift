@@ -146,6 +146,11 @@ struct CLITests {
                 == 64
         )
         try await Shell.check("grep -q 'isal writes gzip levels 0 to 3 only' '\(out)/e1'")
+        // The codec forced for reading leaves a plain output be, at the default level 6.
+        #expect(try await runSluice("run wc --codec isal '\(out)/in.gz' > '\(out)/wc.txt'") == 0)
+        try await Shell.check("test \"$(cat '\(out)/wc.txt')\" = \"$(LC_ALL=C wc < '\(out)/in.txt' | xargs)\"")
+        #expect(try await runSluice("run cat --codec isal '\(out)/in.gz' -o '\(out)/plain.txt'") == 0)
+        try await Shell.check("cmp -s '\(out)/plain.txt' '\(out)/in.txt'")
         #expect(try await runSluice("run wc --codec libdeflate '\(out)/in.gz' 2> '\(out)/e2'") == 64)
         try await Shell.check("grep -q 'libdeflate cannot read gzip input' '\(out)/e2'")
         #expect(try await runSluice("run wc --codec brotli '\(out)/in.txt' 2> /dev/null") == 64)

@@ -117,4 +117,21 @@ struct CodecTests {
         }
         #expect(access(directory.file("out.gz"), F_OK) != 0)  // nothing ran, nothing was written
     }
+
+    @Test func aCodecWithoutTheLevel_stillWritesAPlainOutput_whichHasNoLevel() async throws {
+        // One codec for a run's reading and writing (`--codec isal`) must not fail a plain output on gzip's level.
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 1_000)
+        try writeFile(directory.file("in.txt"), text)
+        try await Shell.check("gzip -c '\(directory.file("in.txt"))' > '\(directory.file("in.gz"))'")
+        try await Pipeline.lines(from: [directory.file("in.gz")], options: ReadOptions(codec: .isal))
+            .write(to: directory.file("out.txt"), options: WriteOptions(gzipLevel: 6, codec: .isal))
+            .run()
+        #expect(try readFile(directory.file("out.txt")) == text)
+        await #expect(throws: ConfigurationError.self) {
+            try await Pipeline.lines(from: [directory.file("in.gz")], options: ReadOptions(codec: .isal))
+                .write(to: directory.file("out.txt"), options: WriteOptions(compression: .gzip, codec: .isal))
+                .run()
+        }
+    }
 }
