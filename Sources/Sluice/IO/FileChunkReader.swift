@@ -10,7 +10,8 @@ import Darwin
 
 /// Reads files (or standard input) one after the other, in large chunks, decoding gzip ones.
 ///
-/// gzip is recognised by its magic bytes `1f 8b`, not by the file's name; anything else is passed through as is.
+/// gzip is recognised by its magic bytes `1f 8b`, not by the file's name; another compression's first bytes
+/// (``ForeignCompression``) are an error; anything else is passed through as is.
 ///
 /// Input that can keep the reader waiting — a pipe, a fifo, a terminal, a socket, a followed file — is read only
 /// after an ``InputWaiter`` says a read will not block, so a graceful shutdown or a cancellation ends the wait,
@@ -270,6 +271,15 @@ final class FileChunkReader {
 
     /// Sets up decoding once the first bytes tell the format.
     private func startDecoding(_ file: FileDescriptor, sniffed head: [UInt8]) throws(FileError) {
+        if let format = ForeignCompression.format(of: head) {
+            throw FileError(
+                code: .unsupportedCompression,
+                path: file.path,
+                offset: self.storedOffset,
+                detail: "\(format.name) data, which Sluice does not decode (it reads plain text and gzip): "
+                    + "decompress it first, e.g. `\(format.advice) FILE | sluice run …`"
+            )
+        }
         guard head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b else { return }
         if self.follows {
             throw FileError(

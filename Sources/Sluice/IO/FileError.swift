@@ -38,6 +38,9 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let lengthMismatch = Code(name: "lengthMismatch")
         /// Bytes that are not a gzip member follow the last member.
         public static let trailingGarbage = Code(name: "trailingGarbage")
+        /// The input is compressed in a format other than gzip (zstd, xz, bzip2, lz4, zlib, compress, zip): read as
+        /// text it would give garbage records, so it is refused at byte 0.
+        public static let unsupportedCompression = Code(name: "unsupportedCompression")
         /// A record is longer than the configured maximum.
         public static let recordTooLong = Code(name: "recordTooLong")
         /// The input cannot be followed (`--follow`): standard input, or a gzip file.

@@ -216,6 +216,50 @@ struct GzipReadTests {
         }
     }
 
+    @Test func anotherCompression_isRefusedAtItsFirstByte_notReadAsText() async throws {
+        let directory = TemporaryDirectory()
+        let text = sampleText(lines: 2_000)
+        try writeFile(directory.file("first.txt"), text)
+        // Each format's real first bytes, then bytes that are no text.
+        let formats: [(String, [UInt8])] = [
+            ("zstd", [0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58]),
+            ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04]),
+            ("bzip2", Array("BZh9".utf8) + [0x31, 0x41, 0x59, 0x26, 0x53, 0x59, 0x0E]),
+            ("bzip2", Array("BZh1".utf8) + [0x17, 0x72, 0x45, 0x38, 0x50, 0x90, 0x00]),
+            ("lz4", [0x04, 0x22, 0x4D, 0x18, 0x64, 0x40]),
+            ("zlib", [0x78, 0x9C, 0x4B, 0x4C]),
+            ("compress (.Z)", [0x1F, 0x9D, 0x90]),
+            ("zip", Array("PK".utf8) + [0x03, 0x04, 0x14, 0x00]),
+        ]
+        for (index, (name, head)) in formats.enumerated() {
+            let path = directory.file("in-\(index).gz")
+            try writeFile(path, head + (0..<5_000).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
+            // The file before it is read whole; the run fails on this one's first byte.
+            let outcome = await readUntilFailure([directory.file("first.txt"), path])
+            #expect(outcome.lines.count == 2_000, "\(name)")
+            let error = (outcome.error as? PipelineError)?.underlying as? FileError
+            #expect(error?.code == .unsupportedCompression, "\(name): \(String(describing: outcome.error))")
+            #expect(error?.path == path && error?.offset == 0, "\(name)")
+            #expect(error?.description.contains(name) == true, "\(name): \(String(describing: error))")
+        }
+        // Text that starts like some of them is text: 'BZh9' without a block's magic, zlib's 'x^' (levels 2-5, which
+        // cannot be told from text), a lone 0x1F.
+        for (index, start) in ["BZh91AY, and more\n", "x^2 + y^2\n", "\u{1F}unit separator\n"].enumerated() {
+            let path = directory.file("text-\(index)")
+            try writeFile(path, Array(start.utf8) + text)
+            #expect(try await readLines([path]).count == 2_001)
+        }
+    }
+
+    @Test func anotherCompression_onStandardInput_failsTheCLIRun() async throws {
+        let directory = TemporaryDirectory()
+        try writeFile(directory.file("in.zst"), [0x28, 0xB5, 0x2F, 0xFD] + Array("not text\n".utf8))
+        #expect(try await runSluice("run wc < '\(directory.file("in.zst"))' 2> '\(directory.file("err"))'") == 1)
+        try await Shell.check(
+            "grep -q 'standard input: unsupportedCompression at byte 0: zstd data' '\(directory.file("err"))'"
+        )
+    }
+
     @Test func emptyFile_andEmptyGzip_haveNoLines() async throws {
         let directory = TemporaryDirectory()
         try writeFile(directory.file("empty"), [])

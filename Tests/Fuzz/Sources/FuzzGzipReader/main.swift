@@ -106,6 +106,13 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let sameBytes = zlib.error == nil ? zlib.bytes == isal.bytes : isal.bytes.starts(with: zlib.bytes)
     fuzzCheck(sameVerdict && sameBytes, "zlib read \(zlib.summary), ISA-L \(isal.summary) (chunk size \(chunkSize))")
 
+    if let format = ForeignCompression.format(of: input) {
+        fuzzCheck(
+            zlib.error?.code == .unsupportedCompression && zlib.error?.offset == 0 && zlib.bytes.isEmpty,
+            "\(format.name) data was not refused at byte 0: \(zlib.summary)"
+        )
+        return 0
+    }
     let isGzip = input.count >= 2 && input[0] == 0x1f && input[1] == 0x8b
     guard isGzip else {
         fuzzCheck(zlib.bytes == input && zlib.error == nil, "plain input came out changed: \(zlib.summary)")
