@@ -1,7 +1,7 @@
 #ifndef SLUICE_CISAL_SHIM_H
 #define SLUICE_CISAL_SHIM_H
 
-// ISA-L's igzip (libisal-dev): streaming inflate, and deflate at levels 0-3.
+// ISA-L's igzip (libisal-dev): streaming inflate, and deflate at levels 1-3 (its level 0 is not stored).
 #include <isa-l/igzip_lib.h>
 #include <isa-l/crc.h>
 

@@ -49,7 +49,7 @@ struct CommonRunOptions: ParsableArguments {
             "The gzip library: automatic, zlib, isal or libdeflate.",
             discussion: """
                 automatic (the default) reads with ISA-L and writes with ISA-L at levels 1-3, libdeflate at 4-9, \
-                zlib at 0. isal writes levels 0-3 only; libdeflate cannot read gzip (it inflates whole buffers only).
+                zlib at 0. isal writes levels 1-3 only; libdeflate cannot read gzip (it inflates whole buffers only).
                 """
         )
     )
@@ -130,8 +130,8 @@ struct CommonRunOptions: ParsableArguments {
         if self.onError == .deadLetter && self.deadLetter == nil {
             throw ValidationError("--on-error dead-letter needs --dead-letter FILE")
         }
-        if self.codec.codec == .isal && self.gzipLevel > 3 && self.output.hasSuffix(".gz") {
-            throw ValidationError("--codec isal writes gzip levels 0 to 3 only, not \(self.gzipLevel)")
+        if self.codec.codec == .isal && !(1...3).contains(self.gzipLevel) && self.output.hasSuffix(".gz") {
+            throw ValidationError("--codec isal writes gzip levels 1 to 3 only, not \(self.gzipLevel)")
         }
         if self.codec.codec == .libdeflate {
             let unreadable =

@@ -7,10 +7,10 @@
 /// |---|---|---|---|
 /// | inflate a stream | yes | **default** (2.3×) | no: whole buffers only |
 /// | deflate, levels 1–3 | yes | **default** (~5× at level 1) | yes |
-/// | deflate, levels 4–9 | yes | no: levels 0–3 only | **default** (~2× at level 6) |
+/// | deflate, levels 4–9 | yes | no: levels 1–3 only | **default** (~2× at level 6) |
 ///
-/// Level 0 (stored) is zlib's. A job a backend cannot do — libdeflate for reading, ISA-L above level 3 — is a
-/// ``ConfigurationError`` before the run starts.
+/// Level 0 (stored) is zlib's. A job a backend cannot do — libdeflate for reading, ISA-L at level 0 (its level 0
+/// compresses: it has no stored level) or above 3 — is a ``ConfigurationError`` before the run starts.
 public struct Codec: Sendable, Hashable, CustomStringConvertible {
     enum Base: String, Sendable, Hashable, CaseIterable {
         case automatic
@@ -25,7 +25,7 @@ public struct Codec: Sendable, Hashable, CustomStringConvertible {
     public static let automatic = Codec(base: .automatic)
     /// zlib (`libz-dev`): the reference, every job.
     public static let zlib = Codec(base: .zlib)
-    /// ISA-L's igzip (`libisal-dev`): streaming inflate, and deflate at levels 0–3.
+    /// ISA-L's igzip (`libisal-dev`): streaming inflate, and deflate at levels 1–3.
     public static let isal = Codec(base: .isal)
     /// libdeflate (`libdeflate-dev`): deflate at levels 0–9 (whole blocks, each written as a gzip member).
     public static let libdeflate = Codec(base: .libdeflate)
@@ -67,11 +67,11 @@ public struct Codec: Sendable, Hashable, CustomStringConvertible {
         case .zlib: return .zlib
         case .libdeflate: return .libdeflate
         case .isal:
-            guard level <= 3 else {
+            guard (1...3).contains(level) else {
                 throw ConfigurationError(
                     setting: "codec",
                     text: "isal",
-                    requirement: "cannot write gzip level \(level): ISA-L has levels 0 to 3 (use zlib or libdeflate)"
+                    requirement: "cannot write gzip level \(level): ISA-L has levels 1 to 3 (use zlib or libdeflate)"
                 )
             }
             return .isal

@@ -115,6 +115,12 @@ struct CodecTests {
                 .write(to: directory.file("out.gz"), options: WriteOptions(gzipLevel: 6, codec: .isal))
                 .run()
         }
+        // Level 0 is stored; ISA-L's level 0 compresses, so ISA-L has no level 0 to give.
+        await #expect(throws: ConfigurationError.self) {
+            try await Pipeline.lines(from: [directory.file("in.txt")])
+                .write(to: directory.file("out.gz"), options: WriteOptions(gzipLevel: 0, codec: .isal))
+                .run()
+        }
         #expect(access(directory.file("out.gz"), F_OK) != 0)  // nothing ran, nothing was written
     }
 
