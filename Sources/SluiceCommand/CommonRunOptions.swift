@@ -320,11 +320,30 @@ struct CommonRunOptions: ParsableArguments {
             while let outcome = try await group.next() {
                 switch outcome {
                 case .finished(let report): return report
-                case .secondSignal: group.cancelAll()
+                case .secondSignal:
+                    group.cancelAll()
+                    Self.exitUnlessEnded(within: Self.secondSignalGrace, status: signal.exitStatus)
                 case .ignored: continue
                 }
             }
             throw CancellationError()
+        }
+    }
+
+    /// How long a run cancelled by a second signal may take to end before the process exits without it.
+    static let secondSignalGrace: Duration = .seconds(1)
+
+    /// After a second signal: a run cancelled ends within milliseconds (its gzip output closed properly) — unless a
+    /// thread of it is stuck in a system call that cancellation cannot reach: a write to a pipe whose reader stopped
+    /// reading, or the opening of a fifo no reader opens. The process then exits on its own after `grace`, as the
+    /// second signal promised: what such an output would have received has nowhere to go.
+    /// (A detached task: the run's cancellation does not reach it, and the stuck thread is an I/O thread of the run,
+    /// not one of the cooperative pool's.)
+    static func exitUnlessEnded(within grace: Duration, status: Int32) {
+        Task.detached {
+            try? await Task.sleep(for: grace)
+            Self.printError("stopped at once by a second signal (an output was blocked: it is left as it is)")
+            Glibc.exit(status)
         }
     }
 

@@ -31,6 +31,28 @@ struct LiveCLITests {
         process.closeInput()
     }
 
+    @Test func aSecondSignal_endsTheProcess_evenWithItsWriterStuckOnAPipeNobodyReads() async throws {
+        // The reader of standard output takes one line, then stops reading: the pipe fills and the writer's
+        // write(2) blocks, where cancellation cannot reach it. The first SIGINT drains (it cannot: the output is
+        // stuck); the second must end the process all the same.
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        try writeFile(input, sampleText(lines: 300_000, seed: 5))
+        let err = directory.file("err")
+        let process = try SpawnedProcess(
+            ["/bin/sh", "-c", "exec '\(sluice)' run cat '\(input)' 2> '\(err)'"],
+            captureOutput: true
+        )
+        let output = try #require(process.output)
+        #expect(try await output.readLine() != nil)  // the run started: its signal handlers are in place
+        kill(process.pid, SIGINT)
+        try await waitForFile(err, toHold: 20)  // the first signal was taken: the run drains
+        kill(process.pid, SIGINT)
+        #expect(await process.wait() == 130)
+        try await Shell.check("grep -q 'stopped at once by a second signal' '\(err)'")
+        process.closeInput()
+    }
+
     @Test func cat_toAGzipOutput_makesEachLineReadable_whileTheRunGoesOn() async throws {
         // The .gz output is the test's pipe (a symlink to standard output), decoded as the bytes arrive: what a
         // reader of the growing file sees.
