@@ -19,9 +19,14 @@ final class BufferedFileWriter {
     /// How many written bytes start their write-back together.
     let writeBehind: Int
 
+    /// Opens `path` (see ``FileDescriptor/openForWriting(_:stopWaiting:)``): a fifo without a reader is waited for
+    /// until one comes or the task is cancelled (`CancellationError`).
     init(path: String, capacity: Int = 256 * 1024, writeBehind: Int = 8 * 1024 * 1024) throws {
         self.path = path
-        self.file = try FileDescriptor.openForWriting(path)
+        guard let file = try FileDescriptor.openForWriting(path, stopWaiting: { Task.isCancelled }) else {
+            throw CancellationError()
+        }
+        self.file = file
         self.capacity = capacity
         self.writeBehind = writeBehind
         self.buffer.reserveCapacity(capacity)

@@ -103,10 +103,33 @@ struct FileDescriptor: Sendable {
     }
 
     /// Opens `path` for writing, creating or truncating it; `"-"` is standard output.
+    ///
+    /// A fifo opens once a reader has it open. `open(2)` would wait for one where nothing can interrupt it — not a
+    /// cancellation, not the second signal of a shutdown — so it is opened without waiting, and tried again, a few
+    /// times a second, until a reader comes or `stopWaiting` says to give up (then `nil`).
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
-    static func openForWriting(_ path: String) throws(FileError) -> FileDescriptor {
+    static func openForWriting(
+        _ path: String,
+        stopWaiting: () -> Bool = { false }
+    ) throws(FileError) -> FileDescriptor? {
         if path == "-" {
             return FileDescriptor(path: path, descriptor: STDOUT_FILENO, isStandardStream: true)
+        }
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO {
+            var pause: UInt32 = 1_000  // microseconds, doubled up to 50 ms
+            while true {
+                let descriptor = Self.retryingOnInterrupt { open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) }
+                if descriptor >= 0 {
+                    // Its own open file description: blocking writes again, as for any other output.
+                    _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+                    return FileDescriptor(path: path, descriptor: descriptor, isStandardStream: false)
+                }
+                guard errno == ENXIO else { throw FileError.system(errno, "open", path: path) }  // ENXIO: no reader
+                if stopWaiting() { return nil }
+                usleep(pause)
+                pause = min(pause * 2, 50_000)
+            }
         }
         let descriptor = Self.retryingOnInterrupt { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         guard descriptor >= 0 else { throw FileError.system(errno, "open", path: path) }

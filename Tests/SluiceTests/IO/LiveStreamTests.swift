@@ -134,6 +134,52 @@ struct LiveStreamTests {
         await #expect(throws: CancellationError.self) { try await run.value }
     }
 
+    @Test(arguments: [false, true])
+    func anOutputFifo_withoutAReader_isWaitedFor_untilTheRunIsCancelled(gzip: Bool) async throws {
+        // open(2) of a fifo for writing waits for a reader, where a cancellation cannot reach it.
+        let directory = TemporaryDirectory()
+        let fifo = directory.file(gzip ? "out.gz" : "out")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try writeFile(directory.file("in.txt"), Array("one\ntwo\n".utf8))
+        let run = Task {
+            try await Pipeline.lines(from: [directory.file("in.txt")])
+                .write(to: fifo)
+                .run(RunOptions(computeThreads: 2))
+        }
+        run.cancel()
+        await #expect(throws: CancellationError.self) { try await run.value }
+    }
+
+    @Test(arguments: [false, true])
+    func anOutputFifo_getsEveryLine_onceItsReaderComes(gzip: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let fifo = directory.file(gzip ? "out.gz" : "out")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let text = sampleText(lines: 20_000)
+        try writeFile(directory.file("in.txt"), text)
+        let run = Task {
+            try await Pipeline.lines(from: [directory.file("in.txt")])
+                .write(to: fifo)
+                .run(RunOptions(computeThreads: 2))
+        }
+        // The reader comes whenever it comes — before the writer tries, or while it waits.
+        let received = try await BlockingThreads.run { () throws -> [UInt8] in
+            let reader = open(fifo, O_RDONLY | O_CLOEXEC)
+            guard reader >= 0 else { throw Shell.Failed(command: "open \(fifo)", status: errno) }
+            defer { close(reader) }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while case let count = read(reader, &buffer, buffer.count), count > 0 {
+                bytes += buffer[..<count]
+            }
+            return bytes
+        }
+        _ = try await run.value
+        try writeFile(directory.file("got"), received)
+        if gzip { try await Shell.check("gzip -dc < '\(directory.file("got"))' > '\(directory.file("got.txt"))'") }
+        #expect(try readFile(directory.file(gzip ? "got.txt" : "got")) == text)
+    }
+
     @Test func aShutdown_whileWaitingAfterSomeLines_drainsThem_andDropsAPartialLine() async throws {
         let input = try InputPipe()
         let waits = EventCounter()

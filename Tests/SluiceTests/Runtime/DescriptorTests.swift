@@ -18,7 +18,7 @@ import Glibc
     @Test func filesOpenedForReadingWritingAndAppending_areCloseOnExec() throws {
         let directory = TemporaryDirectory()
         let path = directory.file("file.txt")
-        let written = try FileDescriptor.openForWriting(path)
+        let written = try #require(try FileDescriptor.openForWriting(path))
         #expect(Self.isCloseOnExec(written.rawValue))
         try written.close()
         let read = try FileDescriptor.openForReading(path)
