@@ -59,6 +59,9 @@ let package = Package(
         // Finds newlines many at a time, for the line framer (AVX2 where the CPU has it, else SSE2 on x86-64, else
         // 8 bytes a step). Plain C, no dependencies.
         .target(name: "CLineScan", path: "Sources/CLineScan"),
+        // Gives /dev/null to the standard streams the process started without, before main (the command's only: a
+        // library must not touch its host's descriptors). Plain C, no dependencies.
+        .target(name: "CStandardStreams", path: "Sources/CStandardStreams"),
         .target(
             name: "Sluice",
             dependencies: [
@@ -88,6 +91,7 @@ let package = Package(
             dependencies: [
                 "Sluice",
                 "CGlibcExtras",
+                "CStandardStreams",
                 "Pipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

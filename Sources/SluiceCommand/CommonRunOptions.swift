@@ -179,6 +179,13 @@ struct CommonRunOptions: ParsableArguments {
         } else if inputs.isEmpty {
             inputs = ["-"]
         }
+        for (closed, name, used) in [
+            (STDIN_FILENO, "input", inputs.contains("-") || self.filesFrom == "-"),
+            (STDOUT_FILENO, "output", self.output == "-"),
+        ] where used && StandardStreams.isClosed(closed) {
+            Self.printError("standard \(name) is closed (the process started without it)")
+            throw ExitCode.failure
+        }
         if let input = Self.input(inputs, sameAs: self.output) {
             Self.printError(
                 "refusing to write the output over the input '\(input)' (the same file as '\(self.output)')"

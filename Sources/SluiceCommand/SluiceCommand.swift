@@ -1,4 +1,5 @@
 import ArgumentParser
+import CStandardStreams
 public import Pipelines
 
 #if canImport(Glibc)
@@ -71,6 +72,17 @@ public enum SluiceCommand {
             seen[pipeline.name] = pipeline
         }
         return nil
+    }
+}
+
+/// Standard streams the process started without (`2>&-`, `<&-`).
+///
+/// A file opened later would take the closed stream's number: a warning meant for standard error would then be
+/// written into the output file, or the output into an input. Each closed one was given `/dev/null` before `main`
+/// (`CStandardStreams`), and a run that would read or write it fails naming it instead.
+enum StandardStreams {
+    static func isClosed(_ descriptor: Int32) -> Bool {
+        sluice_closed_standard_streams() & (1 << descriptor) != 0
     }
 }
 

@@ -160,6 +160,24 @@ struct CLITests {
         #expect(try await runSluice("run wc --codec brotli '\(out)/in.txt' 2> /dev/null") == 64)
     }
 
+    @Test func aClosedStandardStream_isNamed_andNoFileTakesItsPlace() async throws {
+        let directory = TemporaryDirectory()
+        let input = directory.file("in.txt")
+        try writeFile(input, sampleText(lines: 100))
+        let err = directory.file("err")
+        #expect(try await runSluice("run wc <&- 2> '\(err)'") == 1)
+        try await Shell.check("grep -q 'standard input is closed' '\(err)'")
+        #expect(try await runSluice("run cat '\(input)' >&- 2> '\(err)'") == 1)
+        try await Shell.check("grep -q 'standard output is closed' '\(err)'")
+        // Without standard error, the error message goes nowhere — not into the output file — and the status says it.
+        let output = directory.file("out.txt")
+        #expect(try await runSluice("run cat '\(input)' '\(directory.file("missing"))' -o '\(output)' 2>&-") == 1)
+        try await Shell.check("! grep -aq sluice '\(output)'")
+        // A stream the run does not use may be closed.
+        #expect(try await runSluice("run cat '\(input)' -o '\(output)' <&-") == 0)
+        #expect(try readFile(output) == (try readFile(input)))
+    }
+
     @Test func refusesToWriteOverAnInput_alsoThroughAnotherPath() async throws {
         let directory = TemporaryDirectory()
         let input = directory.file("in.txt")
