@@ -354,7 +354,6 @@ struct CommonRunOptions: ParsableArguments {
         }
     }
 
-    /// The input's size as stored, when every input is a file whose size is known.
     /// The paths listed in the file at `list`, one per line (empty lines skipped), read as any input is: plain or
     /// gzip, or standard input for `-`.
     static func paths(listedIn list: String) async throws -> [String] {
@@ -365,6 +364,7 @@ struct CommonRunOptions: ParsableArguments {
             .result
     }
 
+    /// The input's size as stored, when every input is a file whose size is known.
     static func totalSize(of inputs: [String]) -> Int? {
         var total = 0
         for input in inputs {

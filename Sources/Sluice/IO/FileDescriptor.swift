@@ -105,8 +105,8 @@ struct FileDescriptor: Sendable {
     /// Opens `path` for writing, creating or truncating it; `"-"` is standard output.
     ///
     /// A fifo opens once a reader has it open. `open(2)` would wait for one where nothing can interrupt it — not a
-    /// cancellation, not the second signal of a shutdown — so it is opened without waiting, and tried again, a few
-    /// times a second, until a reader comes or `stopWaiting` says to give up (then `nil`).
+    /// cancellation, not the second signal of a shutdown — so it is opened without waiting, and tried again (after
+    /// 1 ms, doubling up to 50 ms) until a reader comes or `stopWaiting` says to give up (then `nil`).
     @available(*, noasync, message: "blocks: call from a stage placed on .io")
     static func openForWriting(
         _ path: String,
@@ -117,7 +117,7 @@ struct FileDescriptor: Sendable {
         }
         var info = stat()
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO {
-            var pause: UInt32 = 1_000  // microseconds, doubled up to 50 ms
+            var pause: UInt32 = 1_000  // microseconds
             while true {
                 let descriptor = Self.retryingOnInterrupt { open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) }
                 if descriptor >= 0 {
