@@ -141,11 +141,18 @@ struct LiveStreamTests {
         let fifo = directory.file(gzip ? "out.gz" : "out")
         #expect(mkfifo(fifo, 0o600) == 0)
         try writeFile(directory.file("in.txt"), Array("one\ntwo\n".utf8))
+        let read = EventCounter()
         let run = Task {
             try await Pipeline.lines(from: [directory.file("in.txt")])
+                .map { line in
+                    read.signal()
+                    return line
+                }
                 .write(to: fifo)
                 .run(RunOptions(computeThreads: 2))
         }
+        // The run is under way, so its writer opens the fifo (or is about to): the cancellation must end the wait.
+        await read.wait(beyond: 0)
         run.cancel()
         await #expect(throws: CancellationError.self) { try await run.value }
     }
